@@ -9,8 +9,8 @@ packages=(
   etcd-server etcd-client
   bird2 gobgpd frr
   iperf3 iputils-ping
-  podman runc containernetworking-plugins
-  python3 make g++ git ca-certificates
+  podman runc containernetworking-plugins busybox-static
+  python3 make gcc g++ git ca-certificates
 )
 missing=()
 for p in "${packages[@]}"; do
