@@ -3,6 +3,8 @@ import { openDatastore } from '../datastore/open.js';
 import type { Datastore } from '../datastore/types.js';
 import { CliError, type CliContext } from './context.js';
 import { registerIpamCommands } from './ipam.js';
+import { registerLabCommands } from './lab.js';
+import { registerNodeCommands } from './node.js';
 import { registerResourceCommands } from './resource-commands.js';
 import { VERSION } from './version.js';
 
@@ -30,6 +32,8 @@ export function buildProgram(ctx: CliContext): Command {
 
   registerResourceCommands(program, ctx);
   registerIpamCommands(program, ctx);
+  registerLabCommands(program, ctx);
+  registerNodeCommands(program, ctx);
   return program;
 }
 

@@ -1,0 +1,154 @@
+// Labs with host agents for end-to-end tests: a unique lab name, a lab root
+// of its own, the agents run from the sources, and teardown even when the
+// test failed (with the agents' logs printed, to see why).
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { agentFromSources, agentHostProcess, waitForAgents } from '../agents.js';
+import { run } from '../exec.js';
+import {
+  labDown,
+  labState,
+  labUp,
+  labWorkloadAdd,
+  type HostProcess,
+  type LabContext,
+  type UpOptions,
+} from '../lab.js';
+import { defaultWorkload, type Encap, type Topology } from '../plan.js';
+import type { LabState } from '../state.js';
+import { netnsPath } from '../workloads.js';
+
+export interface AgentLab {
+  ctx: LabContext;
+  state: LabState;
+  root: string;
+}
+
+export function uniqueLabName(tag: string): string {
+  return `${tag}${randomBytes(3).toString('hex')}`.slice(0, 12);
+}
+
+export interface AgentLabOptions {
+  tag: string;
+  hosts: number;
+  workloads: number;
+  topology: Topology;
+  encap: Encap;
+  datastore?: string;
+  /** Seconds between the agents' kernel resyncs. */
+  resyncInterval?: number;
+  /** Processes started on every host before the agents (e.g. a datastore relay). */
+  before?: HostProcess[];
+}
+
+export async function withAgentLab<T>(
+  opts: AgentLabOptions,
+  fn: (lab: AgentLab) => Promise<T>,
+): Promise<T> {
+  const root = mkdtempSync(join(tmpdir(), 'tortie-e2e-'));
+  const ctx: LabContext = { root };
+  const name = uniqueLabName(opts.tag);
+  let failed = true;
+  try {
+    // With processes that must be up first (a datastore relay), the workloads
+    // are made once the agents are ready rather than by lab up itself.
+    const late = (opts.before ?? []).length > 0;
+    const up: UpOptions = {
+      name,
+      hosts: opts.hosts,
+      workloads: late ? 0 : opts.workloads,
+      topology: opts.topology,
+      encap: opts.encap,
+      ...(opts.datastore ? { datastore: opts.datastore } : {}),
+      hostProcesses: [
+        ...(opts.before ?? []),
+        agentHostProcess({
+          root,
+          command: agentFromSources(),
+          resyncInterval: opts.resyncInterval ?? 2,
+        }),
+      ],
+    };
+    let state = await labUp(ctx, up);
+    await waitForAgents(state, { timeoutMs: 60_000 });
+    if (late) {
+      for (const host of state.hosts) {
+        for (let k = 1; k <= opts.workloads; k++) {
+          const plan = defaultWorkload(host.name, k);
+          await labWorkloadAdd(ctx, name, plan.name, { host: host.name, labels: plan.labels });
+        }
+      }
+      state = labState(ctx, name);
+    }
+    const result = await fn({ ctx, state, root });
+    failed = false;
+    return result;
+  } finally {
+    if (failed || process.env['TORTIE_E2E_LOGS']) printAgentLogs(join(root, name, 'run'));
+    await labDown(ctx, name).catch((err: Error) =>
+      console.error(`lab down ${name}: ${err.message}`),
+    );
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function printAgentLogs(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const host of ['host1', 'host2', 'host3']) {
+    const file = join(dir, `agent-${host}.log`);
+    if (!existsSync(file)) continue;
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    console.error(`--- ${file} (last 40 lines)\n${lines.slice(-40).join('\n')}`);
+  }
+}
+
+/** One ping from a namespace; true if answered within a second. */
+export async function pingFrom(netns: string, address: string, waitSeconds = 1): Promise<boolean> {
+  const r = await run(
+    [
+      'nsenter',
+      `--net=${netnsPath(netns)}`,
+      'ping',
+      '-c1',
+      '-n',
+      '-q',
+      `-W${waitSeconds}`,
+      address,
+    ],
+    {
+      check: false,
+      timeoutMs: 10_000,
+    },
+  );
+  return r.code === 0;
+}
+
+/** Polls until `fn` is true or the time is up; returns the last answer. */
+export async function eventually(
+  fn: () => Promise<boolean>,
+  timeoutMs = 10_000,
+  stepMs = 100,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export interface RouteLine {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  type?: string;
+  protocol?: string;
+}
+
+export async function routesOf(netns: string): Promise<RouteLine[]> {
+  const r = await run(['ip', '-n', netns, '-4', '-json', 'route', 'show', 'table', 'main']);
+  return JSON.parse(r.stdout || '[]') as RouteLine[];
+}
