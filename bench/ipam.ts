@@ -8,6 +8,7 @@
  *               (new handle each time, addresses kept), for --ms
  *   ratio       allocs/s / raw CAS/s
  *   RT/alloc    datastore requests per allocation, counted in the allocators
+ *   raw CAS/s 4KB  the raw CAS again with 4 KB values, about a block's size
  * Both figures come from the same run on the same store, so the ratio says
  * what an allocation costs in units of the backend's own CAS.
  */
@@ -24,6 +25,7 @@ interface Row {
   backend: string;
   allocators: string;
   casPerSec: number;
+  casBigPerSec: number;
   allocsPerSec: number;
   rtPerAlloc: number;
 }
@@ -62,6 +64,18 @@ async function measure(backend: string, n: number, sameNode: boolean, ms: number
     );
     const casOps = cas.results.reduce((a, r) => a + r.ops, 0);
     const casMs = Math.max(...cas.results.map((r) => r.ms));
+    // The same with values the size of a block (~4 KB of JSON), for context.
+    const big = await runWorkers<CasResult>(
+      nodes.map((node, i): WorkerConfig => ({
+        ...base,
+        mode: 'cas',
+        node,
+        prefix: `b${i}`,
+        valueBytes: 4096,
+      })),
+    );
+    const bigOps = big.results.reduce((a, r) => a + r.ops, 0);
+    const bigMs = Math.max(...big.results.map((r) => r.ms));
 
     const alloc = await runWorkers<ChurnResult>(
       nodes.map((node, i): WorkerConfig => ({ ...base, mode: 'hold', node, prefix: `a${i}` })),
@@ -74,6 +88,7 @@ async function measure(backend: string, n: number, sameNode: boolean, ms: number
       backend,
       allocators: n === 1 ? '1' : `${n} (${sameNode ? '1 node' : `${n} nodes`})`,
       casPerSec: (casOps / casMs) * 1000,
+      casBigPerSec: (bigOps / bigMs) * 1000,
       allocsPerSec: (allocs / allocMs) * 1000,
       rtPerAlloc: alloc.results.reduce((a, r) => a + r.allocRoundTrips, 0) / allocs,
     };
@@ -83,7 +98,15 @@ async function measure(backend: string, n: number, sameNode: boolean, ms: number
 }
 
 function table(rows: Row[]): string {
-  const headers = ['backend', 'allocators', 'allocs/s', 'raw CAS/s', 'ratio', 'RT/alloc'];
+  const headers = [
+    'backend',
+    'allocators',
+    'allocs/s',
+    'raw CAS/s',
+    'ratio',
+    'RT/alloc',
+    'raw CAS/s 4KB',
+  ];
   const cells = rows.map((r) => [
     r.backend,
     r.allocators,
@@ -91,6 +114,7 @@ function table(rows: Row[]): string {
     r.casPerSec.toFixed(0),
     (r.allocsPerSec / r.casPerSec).toFixed(2),
     r.rtPerAlloc.toFixed(2),
+    r.casBigPerSec.toFixed(0),
   ]);
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const fmt = (c: string[]) =>

@@ -68,7 +68,15 @@ import {
   type PoolInfo,
   type ReservationInfo,
 } from './inputs.js';
-import { affinitiesPrefix, blocksPrefix, checkHandleId, checkNodeName, handleKey } from './keys.js';
+import {
+  affinitiesPrefix,
+  blockKey,
+  blocksPrefix,
+  checkHandleId,
+  checkNodeName,
+  handleKey,
+  parseBlockKey,
+} from './keys.js';
 import {
   MAX_CAS_RETRIES,
   casBlock,
@@ -219,8 +227,11 @@ class Reservations {
     }
     return undefined;
   }
-  readonly isReserved = (address: IPAddress): boolean =>
-    this.cidrs.some((c) => cidrContainsAddress(c, address));
+  /** undefined when nothing is reserved (so blocks need not test each address). */
+  get isReserved(): ((address: IPAddress) => boolean) | undefined {
+    if (this.cidrs.length === 0) return undefined;
+    return (address: IPAddress) => this.cidrs.some((c) => cidrContainsAddress(c, address));
+  }
 }
 
 /**
@@ -290,6 +301,12 @@ function checkName(kind: 'handle' | 'node', value: string): void {
   } catch (err) {
     throw new InvalidRequestError((err as Error).message);
   }
+}
+
+/** Sleeps a random 0..min(2^attempt, 32) ms. */
+function jitter(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(2 ** attempt, 32);
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function tryParseCidrText(text: string): Cidr | undefined {
@@ -462,6 +479,42 @@ export class Ipam {
     return cache;
   }
 
+  /**
+   * Re-reads the node's view in two requests: its affinity keys, and every
+   * block of the family (the latter is what claiming needs anyway). Blocks
+   * naming the node join the cache, affinity key or not. Returns the keys of
+   * the existing blocks.
+   */
+  private async refreshNode(node: string, family: IPFamily): Promise<Set<string>> {
+    const cache = await this.affineBlocks(node, family, false);
+    const affs = await this.ds.list(affinitiesPrefix(node, family));
+    const blocks = await this.ds.list(blocksPrefix(family));
+    const next = new Map<string, AffineEntry>();
+    for (const kv of affs.items) {
+      const aff = decodeAffinityKv(kv);
+      if (aff) next.set(formatCidr(aff.cidr), { aff });
+    }
+    const existing = new Set<string>();
+    const mine = `"affinity":${JSON.stringify(hostAffinity(node))}`;
+    for (const kv of blocks.items) {
+      existing.add(kv.key);
+      if (!kv.value.includes(mine)) continue;
+      const cidr = parseBlockKey(kv.key);
+      if (!cidr) continue;
+      const k = formatCidr(cidr);
+      if (this.blocks.get(k)?.modRevision !== kv.modRevision)
+        this.remember(cidr, decodeBlockKv(kv));
+      if (!next.has(k)) next.set(k, { aff: undefined });
+    }
+    // Cached blocks that no longer exist must not be believed.
+    for (const [k, entry] of next) {
+      if (entry.aff && !existing.has(blockKey(entry.aff.cidr))) this.blocks.delete(k);
+    }
+    cache.blocks = next;
+    cache.loaded = true;
+    return existing;
+  }
+
   /** The block behind an affine entry, settling unfinished claims; undefined if not ours. */
   private async loadAffine(
     node: string,
@@ -552,10 +605,10 @@ export class Ipam {
     const reservations = await this.reservations(family);
     const inPools = (cidr: Cidr) => pools.some((p) => cidrContainsCidr(p.cidr, cidr));
     try {
-      let refreshed = false;
+      let existing: Set<string> | undefined;
       let failure: Error | undefined;
       for (let round = 0; got.length < num; round++) {
-        if (round > MAX_CAS_RETRIES) {
+        if (round > MAX_CAS_RETRIES + num) {
           throw new ContentionError(
             `IPv${family} assignment on node ${node}: gave up after ${round} rounds of contention`,
           );
@@ -590,14 +643,13 @@ export class Ipam {
         if (got.length >= num) break;
         // 2. Our cached view may be stale (another process of this node may
         //    have claimed or emptied blocks): re-read once before claiming.
-        if (!refreshed) {
-          refreshed = true;
-          await this.affineBlocks(node, family, true);
+        if (!existing) {
+          existing = await this.refreshNode(node, family);
           continue;
         }
         // 3. Claim a new block.
         if (config.autoAllocateBlocks && (maxBlocks === 0 || owned < maxBlocks)) {
-          const claimed = await this.claimNewBlock(node, family, pools, reservations, config);
+          const claimed = await this.claimNewBlock(node, pools, reservations, config, existing);
           if (claimed) {
             cache.blocks.set(formatCidr(claimed.block.cidr), { aff: undefined });
             this.remember(claimed.block.cidr, claimed);
@@ -690,6 +742,9 @@ export class Ipam {
       } catch (err) {
         if (err instanceof ConflictError) {
           cur = decodeBlockKv(err.current);
+          // Writers of one hot block (processes of one node) back off with
+          // jitter after repeated conflicts, instead of all retrying at once.
+          if (attempt >= 1) await jitter(attempt);
           continue;
         }
         if (err instanceof NotFoundError) {
@@ -707,24 +762,23 @@ export class Ipam {
   /** Finds an unclaimed block in the pools (node-seeded order) and claims it. */
   private async claimNewBlock(
     node: string,
-    family: IPFamily,
     pools: PoolInfo[],
     reservations: Reservations,
     config: IpamConfig,
+    existing: Set<string>,
   ): Promise<StoredBlock | undefined> {
-    const { items } = await this.ds.list(blocksPrefix(family));
-    const existing = new Set(items.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)));
     for (const pool of pools) {
       let budget = existing.size + 4096;
       for (const cidr of candidateBlocks(pool.cidr, pool.blockSize, node)) {
         if (--budget < 0) break;
-        if (existing.has(formatCidr(cidr).replace('/', '-'))) continue;
+        const key = blockKey(cidr);
+        if (existing.has(key)) continue;
         if (wholeBlockReserved(cidr, reservations.cidrs)) continue;
         const outcome = await claimBlock(this.ds, node, cidr, {
           strictAffinity: config.strictAffinity,
         });
+        existing.add(key);
         if (outcome.kind === 'claimed') return outcome.block;
-        existing.add(formatCidr(cidr).replace('/', '-'));
       }
     }
     return undefined;

@@ -100,6 +100,9 @@ function sameSecondary(
   return true;
 }
 
+/** Stands in for a bigint during JSON.stringify; random per process, checked per use. */
+const BIG_MARKER = `@@big${randomBytes(8).toString('hex')}@@`;
+
 /** A fresh sequence number seed: wall-clock nanoseconds, as Calico does. */
 export function initialSequenceNumber(nowMs = Date.now()): bigint {
   return BigInt(nowMs) * 1_000_000n + BigInt(randomBytes(2).readUInt16BE(0) % 1_000_000);
@@ -413,7 +416,10 @@ export class AllocationBlock {
   // JSON codec (Calico's AllocationBlock shape)
 
   encode(): string {
-    const marker = `@@big${randomBytes(6).toString('hex')}@@`;
+    let marker = BIG_MARKER;
+    if (this.attributes.some((a) => JSON.stringify(a).includes(marker))) {
+      marker = `@@big${randomBytes(8).toString('hex')}@@`;
+    }
     const big = (n: bigint) => `${marker}${n}`;
     const seqMap: Record<string, string> = {};
     for (const [o, s] of [...this.sequenceNumberForAllocation].sort((a, b) => a[0] - b[0])) {

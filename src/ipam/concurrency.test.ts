@@ -151,7 +151,9 @@ for (const backend of backends) {
               seed: round * 10 + i,
               num6: i % 2,
               logFile,
-              ownerDelayMs: 10,
+              // A wide window between allocating and creating the owner, so the
+              // random kills land in it often even on a loaded machine.
+              ownerDelayMs: 60,
             };
           });
           await runAndKill(

@@ -22,7 +22,7 @@ export interface WorkersResult<T> {
  */
 export async function runWorkers<T>(
   configs: WorkerConfig[],
-  timeoutMs = 120_000,
+  timeoutMs = 300_000,
 ): Promise<WorkersResult<T>> {
   const children = configs.map((c) =>
     spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT, JSON.stringify(c)], {

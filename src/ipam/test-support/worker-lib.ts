@@ -13,6 +13,8 @@ export interface WorkerConfig {
   releaseChance?: number;
   num6?: number;
   logFile?: string;
+  /** cas: size of the value written (default: the counter itself, a few bytes). */
+  valueBytes?: number;
   /** hold / cas: stop after this long even if `count` is not reached. */
   durationMs?: number;
   /** fault: up to this long (random) between allocating and creating the owner. */

@@ -104,6 +104,7 @@ async function fault(ds: Datastore, cfg: WorkerConfig): Promise<never> {
 /** Raw compare-and-swap rate: read-modify-CAS on this worker's own key. */
 async function cas(ds: Datastore, cfg: WorkerConfig): Promise<CasResult> {
   const key = `/tortie/bench/cas/${cfg.prefix}`;
+  const pad = ' '.repeat(Math.max(0, (cfg.valueBytes ?? 0) - 8));
   let current: KeyValue;
   try {
     current = await ds.create(key, '0');
@@ -115,7 +116,7 @@ async function cas(ds: Datastore, cfg: WorkerConfig): Promise<CasResult> {
   let i = 0;
   while (i < cfg.count && performance.now() < deadline) {
     try {
-      current = await ds.update(key, String(i + 1), current.modRevision);
+      current = await ds.update(key, String(i + 1) + pad, current.modRevision);
       i++;
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
