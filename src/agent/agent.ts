@@ -16,6 +16,8 @@
 // drift. An apply that fails is retried with backoff; failing for longer
 // than failureTimeoutMs makes the agent report itself not live.
 
+import type { IpamGarbageCollector } from '../ipam/gc.js';
+import { startIpamGc, type IpamGcConfig } from './ipam-gc.js';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { diffDesiredStates, emptyDesiredState } from '../calc/diff.js';
@@ -67,6 +69,8 @@ export interface AgentConfig {
   statusHeartbeatMs?: number;
   /** Follow interface events with `ip monitor link` (default true; tests with a fake kernel turn it off). */
   watchLinks?: boolean;
+  /** Automatic IPAM garbage collection (leaks, orphan blocks); intervalMs 0 turns it off. */
+  ipamGc?: IpamGcConfig;
 }
 
 /**
@@ -145,6 +149,7 @@ export class Agent {
   private tunnelDoneFor: string | undefined;
   private tunnelRetry: NodeJS.Timeout | undefined;
   private ipam: Ipam | undefined;
+  private ipamGc: IpamGarbageCollector | undefined;
 
   private statusWriting = false;
   private statusWrittenJson = '';
@@ -213,6 +218,7 @@ export class Agent {
       return registerNode(this.ds, this.config.nodeName, this.host!);
     });
     this.ipam = new Ipam(this.ds);
+    this.ipamGc = startIpamGc(this.ds, this.config.nodeName, this.log, this.config.ipamGc);
     this.calc = new CalcGraph({ nodeName: this.config.nodeName, kernelHasIpip });
     const prefixes = [
       ...new Set([...CALC_PREFIXES, ...this.extensions.flatMap((e) => e.prefixes)]),
@@ -667,6 +673,7 @@ export class Agent {
     clearInterval(this.statusTimer);
     clearTimeout(this.tunnelRetry);
     this.linkMonitor?.stop();
+    await this.ipamGc?.stop();
     await this.services?.close().catch(() => undefined);
     await this.syncer?.stop();
     while (this.applying) await new Promise((r) => setTimeout(r, 10));

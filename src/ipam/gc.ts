@@ -628,6 +628,8 @@ export interface GcOptions extends Omit<CheckOptions, 'now' | 'firstSeen'> {
   /** Between runs (default 60 s). */
   intervalMs?: number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Runs happen only while this says so (one collector per cluster is enough). */
+  isLeader?: () => Promise<boolean>;
 }
 
 /**
@@ -699,7 +701,9 @@ export class IpamGarbageCollector {
   start(): void {
     if (this.timer) return;
     const tick = () => {
-      this.running = this.runOnce()
+      const leads = this.opts.isLeader ?? (async () => true);
+      this.running = leads()
+        .then((leader) => (leader ? this.runOnce() : undefined))
         .catch((err: unknown) => this.opts.log?.('ipam gc failed', { error: String(err) }))
         .finally(() => {
           if (this.timer) this.timer = setTimeout(tick, this.opts.intervalMs ?? 60_000);
