@@ -17,7 +17,13 @@ export interface SqliteWatch {
   readonly listener: WatchListener;
 }
 
-const POLL_INTERVAL_MS = 2;
+/**
+ * The poll interval starts at MIN after any change and doubles on each idle
+ * tick up to MAX: a busy store is seen within 2 ms, an idle agent costs ~100
+ * pragmas a second instead of 500.
+ */
+const MIN_POLL_MS = 2;
+const MAX_POLL_MS = 10;
 /** How often the poller deletes keys whose TTL ran out, when no write does it first. */
 const EXPIRY_SWEEP_MS = 500;
 const BATCH = 1000;
@@ -28,6 +34,7 @@ export class ChangePoller {
   private readonly watches = new Set<SqliteWatch>();
   private readonly store: SqliteStore;
   private timer: NodeJS.Timeout | undefined;
+  private pollMs = MIN_POLL_MS;
   private lastDataVersion = -1;
   /** Set when something this connection cannot see through data_version changed. */
   private dirty = true;
@@ -56,7 +63,8 @@ export class ChangePoller {
     const poller = pollers.get(path);
     if (!poller || !poller.watches.delete(watch)) return;
     if (poller.watches.size === 0) {
-      clearInterval(poller.timer);
+      clearTimeout(poller.timer);
+      poller.timer = undefined;
       pollers.delete(path);
       poller.store.close();
     }
@@ -68,7 +76,14 @@ export class ChangePoller {
   }
 
   private start(): void {
-    this.timer ??= setInterval(() => this.tick(), POLL_INTERVAL_MS);
+    if (!this.timer) this.schedule();
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.tick();
+      if (this.timer) this.schedule();
+    }, this.pollMs);
   }
 
   private nudge(): void {
@@ -85,7 +100,11 @@ export class ChangePoller {
     try {
       this.sweepExpired();
       const dataVersion = this.store.dataVersion();
-      if (!this.dirty && dataVersion === this.lastDataVersion) return;
+      if (!this.dirty && dataVersion === this.lastDataVersion) {
+        this.pollMs = Math.min(this.pollMs * 2, MAX_POLL_MS);
+        return;
+      }
+      this.pollMs = MIN_POLL_MS;
       this.lastDataVersion = dataVersion;
       this.dirty = false;
       this.deliver();
