@@ -5,6 +5,7 @@ import { CliError, type CliContext } from './context.js';
 import { registerIpamCommands } from './ipam.js';
 import { registerLabCommands } from './lab.js';
 import { registerNodeCommands } from './node.js';
+import { registerPolicyCommands } from './policy.js';
 import { registerResourceCommands } from './resource-commands.js';
 import { VERSION } from './version.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerIpamCommands(program, ctx);
   registerLabCommands(program, ctx);
   registerNodeCommands(program, ctx);
+  registerPolicyCommands(program, ctx);
   return program;
 }
 

@@ -1,0 +1,565 @@
+/**
+ * Policy benchmark (`npm run bench -- policy`, root):
+ *
+ *   programming   1,000 policies (Calico NetworkPolicy, Kubernetes NetworkPolicy,
+ *                 GlobalNetworkPolicy in a second tier) over 10,000 endpoints on
+ *                 one host, from scratch: calculation + render + nft, into a
+ *                 network namespace of its own. Then one endpoint added and one
+ *                 relabelled (each: calculation + one nft transaction), repeated.
+ *   felix-style   the same state as `ipset restore` + `iptables-restore` input
+ *                 (per-endpoint chains, ipsets per selector: Felix's approach),
+ *                 loaded in the same run into another namespace; and one
+ *                 endpoint added the way Felix writes it. Ratio felix/tortie.
+ *   throughput    iperf3 between two workloads on two hosts (namespaces joined
+ *                 by a veth), without policy and with the 1,000 policies loaded
+ *                 on both hosts (the flow allowed by policy), alternating runs.
+ *
+ * Targets: full programming <= 1 s, one endpoint change <= 20 ms, throughput
+ * ratio >= 0.95. Options: --endpoints N --policies N --iterations N
+ * --seconds N (per iperf3 run) --rounds N --skip-felix --skip-throughput.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PolicyCalc } from '../src/calc/policy/calc.js';
+import { evaluatePacket, ReferenceModel } from '../src/calc/policy/reference.js';
+import {
+  globalPolicy,
+  k8sPolicy,
+  namespaceProfile,
+  networkPolicy,
+  tier,
+  workload,
+} from '../src/calc/policy/test-support/fixtures.js';
+import { shortHash } from '../src/calc/policy/selectors.js';
+import type { PolicyState } from '../src/calc/policy/types.js';
+import {
+  renderFelix,
+  renderFelixEndpointAdd,
+  felixChainNames,
+} from '../src/dataplane/policy/iptables.js';
+import { PolicyManager } from '../src/dataplane/policy/manager.js';
+import { SessionNft } from '../src/dataplane/policy/nft.js';
+import { renderFull } from '../src/dataplane/policy/render.js';
+import {
+  buildTopology,
+  deleteNamespaces,
+  sh,
+  uniquePrefix,
+} from '../src/dataplane/policy/test-support/topology.js';
+import type { Resource } from '../src/model/resource.js';
+
+interface Options {
+  endpoints: number;
+  policies: number;
+  iterations: number;
+  seconds: number;
+  rounds: number;
+  felix: boolean;
+  throughput: boolean;
+}
+
+function parseArgs(args: string[]): Options {
+  const o: Options = {
+    endpoints: 10_000,
+    policies: 1_000,
+    iterations: 30,
+    seconds: 3,
+    rounds: 5,
+    felix: true,
+    throughput: true,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const num = () => {
+      const n = Number(args[++i]);
+      if (!Number.isInteger(n) || n <= 0) throw new Error(`${a} needs a positive whole number`);
+      return n;
+    };
+    if (a === '--endpoints') o.endpoints = num();
+    else if (a === '--policies') o.policies = num();
+    else if (a === '--iterations') o.iterations = num();
+    else if (a === '--seconds') o.seconds = num();
+    else if (a === '--rounds') o.rounds = num();
+    else if (a === '--skip-felix') o.felix = false;
+    else if (a === '--skip-throughput') o.throughput = false;
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// The workload: a synthetic cluster, deterministic
+
+const NAMESPACES = 50;
+const APPS = 500;
+const ROLES = ['web', 'api', 'db', 'cache'] as const;
+const ns = (i: number) => `ns-${i % NAMESPACES}`;
+const appNs = (a: number) => ns(a % NAMESPACES);
+
+function ipOf(i: number): string {
+  const n = 1 + i;
+  return `10.${128 + ((n >> 16) & 3)}.${(n >> 8) & 255}.${n & 255}`;
+}
+
+function ifaceOf(key: string): string {
+  return `cali${shortHash(key).slice(0, 11)}`;
+}
+
+function pod(i: number, node: string, over: { app?: number; name?: string } = {}): Resource {
+  const app = over.app ?? i % APPS;
+  const name = over.name ?? `p${i}`;
+  return workload({
+    namespace: appNs(app),
+    name,
+    node,
+    iface: ifaceOf(`${appNs(app)}/${name}`),
+    ip: ipOf(i),
+    labels: { app: `app-${app}`, role: ROLES[i % ROLES.length]! },
+    ports: [
+      { name: 'http', protocol: 'TCP', port: 8080 },
+      { name: 'metrics', protocol: 'TCP', port: 9090 },
+    ],
+  });
+}
+
+function policies(count: number): Resource[] {
+  const out: Resource[] = [tier('platform', { order: 100 })];
+  const calico = Math.round(count * 0.6);
+  const k8s = Math.round(count * 0.3);
+  const global = count - calico - k8s;
+  for (let p = 0; p < calico; p++) {
+    const a = p % APPS;
+    out.push(
+      networkPolicy(appNs(a), `np-${p}`, {
+        selector: `app == 'app-${a}'`,
+        ingress: [
+          {
+            action: 'Allow',
+            protocol: 'TCP',
+            source: { selector: "role == 'web'" },
+            destination: { ports: [8080, '9000:9100'] },
+          },
+          {
+            action: 'Allow',
+            protocol: 'TCP',
+            source: { namespaceSelector: `team == 't-${p % 10}'` },
+            destination: { ports: ['metrics'] },
+          },
+        ],
+        egress: [
+          {
+            action: 'Allow',
+            protocol: 'TCP',
+            destination: {
+              selector: `app == 'app-${(a + 1) % APPS}'`,
+              namespaceSelector: 'all()',
+              ports: [8080],
+            },
+          },
+          { action: 'Allow', protocol: 'UDP', destination: { ports: [53] } },
+        ],
+        types: ['Ingress', 'Egress'],
+      }),
+    );
+  }
+  for (let q = 0; q < k8s; q++) {
+    const a = (q * 7) % APPS;
+    out.push(
+      k8sPolicy(appNs(a), `knp-${q}`, {
+        podSelector: { matchLabels: { app: `app-${a}` } },
+        ingress: [
+          {
+            from: [
+              { podSelector: { matchLabels: { role: 'api' } } },
+              { namespaceSelector: { matchLabels: { env: 'prod' } } },
+            ],
+            ports: [
+              { protocol: 'TCP', port: 8080 },
+              { protocol: 'TCP', port: 'http' },
+            ],
+          },
+        ],
+        egress: [
+          {
+            to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.255.0.0/16'] } }],
+            ports: [{ protocol: 'UDP', port: 53 }],
+          },
+        ],
+        policyTypes: ['Ingress', 'Egress'],
+      }),
+    );
+  }
+  for (let g = 0; g < global; g++) {
+    out.push(
+      globalPolicy(`platform.g-${g}`, {
+        tier: 'platform',
+        order: g,
+        selector: `app == 'app-${(g * 5) % APPS}'`,
+        ingress: [
+          {
+            action: 'Deny',
+            protocol: 'TCP',
+            source: { selector: "role == 'cache'" },
+            destination: { ports: [22] },
+          },
+          { action: 'Pass' },
+        ],
+        egress: [{ action: 'Pass' }],
+        types: ['Ingress', 'Egress'],
+      }),
+    );
+  }
+  return out;
+}
+
+function cluster(o: Options, nodeOf: (i: number) => string): Resource[] {
+  const out: Resource[] = [];
+  for (let n = 0; n < NAMESPACES; n++) {
+    out.push(namespaceProfile(`ns-${n}`, { team: `t-${n % 10}`, env: n % 2 ? 'dev' : 'prod' }));
+  }
+  for (let i = 0; i < o.endpoints; i++) out.push(pod(i, nodeOf(i)));
+  out.push(...policies(o.policies));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+const ms = (t: number) => `${t.toFixed(1)} ms`;
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+
+function stats(label: string, xs: number[], target?: number): string {
+  const p50 = pct(xs, 50);
+  const p90 = pct(xs, 90);
+  const max = Math.max(...xs);
+  const t =
+    target !== undefined ? `   target <= ${target} ms: ${verdict(p90 <= target)} (p90)` : '';
+  return `  ${label.padEnd(24)} p50 ${ms(p50)}  p90 ${ms(p90)}  max ${ms(max)}  (n=${xs.length})${t}`;
+}
+
+function stateSummary(s: PolicyState): string {
+  let elements = 0;
+  for (const set of s.sets.values()) elements += set.elements.size;
+  return `${s.sets.size} sets (${elements} elements), ${s.ruleChains.size} rule chains, ${s.endpointChains.size} endpoint chains, ${s.endpoints.size} endpoints`;
+}
+
+async function timed<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [v, performance.now() - t0];
+}
+
+async function programming(o: Options, prefix: string, lines: string[]): Promise<void> {
+  const netns = `${prefix}n`;
+  await sh(['ip', 'netns', 'add', netns]);
+  const node = 'bench';
+  const resources = cluster(o, () => node);
+  const nft = new SessionNft({ netns });
+  const manager = new PolicyManager(nft);
+  try {
+    const calc = new PolicyCalc({ nodeName: node });
+    const [msgs, tCalc] = await timed(() => {
+      for (const r of resources) calc.onResource(r);
+      return calc.drain();
+    });
+    manager.onUpdates(msgs);
+    const state = manager.state;
+    const [script, tRender] = await timed(() => renderFull(state));
+    const [, tLoad] = await timed(() => manager.apply());
+    if (manager.lastResult?.failures.length)
+      throw new Error(manager.lastResult.failures.join('; '));
+    const total = tCalc + tRender + manager.lastResult!.durationMs;
+    void tLoad;
+    const bytes = script.sets.length + script.rules.length;
+    lines.push(`tortie (nftables, table inet tortie-policy): ${stateSummary(state)}`);
+    lines.push(`  calculation              ${ms(tCalc)}`);
+    lines.push(
+      `  render                   ${ms(tRender)}  (script ${(bytes / 1e6).toFixed(1)} MB)`,
+    );
+    lines.push(`  nft (one transaction)    ${ms(manager.lastResult!.durationMs - tRender)}`);
+    lines.push(
+      `  full programming         ${ms(total)}   target <= 1000 ms: ${verdict(total <= 1000)}`,
+    );
+
+    // One endpoint at a time, as the agent sees it: the calculation, then one transaction.
+    const added: number[] = [];
+    const relabelled: number[] = [];
+    let kinds = new Set<string>();
+    for (let k = 0; k < o.iterations; k++) {
+      const i = o.endpoints + k;
+      const [, t] = await timed(async () => {
+        calc.onResource(pod(i, node, { app: (k * 37) % APPS, name: `new-${k}` }));
+        manager.onUpdates(calc.drain());
+        await manager.apply();
+      });
+      kinds.add(manager.lastResult!.kind);
+      if (manager.lastResult!.failures.length)
+        throw new Error(manager.lastResult!.failures.join('; '));
+      added.push(t);
+    }
+    for (let k = 0; k < o.iterations; k++) {
+      const i = (k * 331) % o.endpoints;
+      const [, t] = await timed(async () => {
+        const r = pod(i, node);
+        const app = ((i % APPS) + 1 + k) % APPS;
+        // Same endpoint (name, namespace, interface), other labels.
+        r.metadata.labels = { ...r.metadata.labels, app: `app-${app}` };
+        calc.onResource(r);
+        manager.onUpdates(calc.drain());
+        await manager.apply();
+      });
+      kinds.add(manager.lastResult!.kind);
+      if (manager.lastResult!.failures.length)
+        throw new Error(manager.lastResult!.failures.join('; '));
+      relabelled.push(t);
+    }
+    lines.push(stats('endpoint added', added, 20));
+    lines.push(stats('endpoint relabelled', relabelled, 20));
+    lines.push(`  (every change: ${[...kinds].join(', ')} transaction; calculation included)`);
+    kinds = new Set();
+
+    if (o.felix) await felix(o, prefix, manager.state, lines, total);
+  } finally {
+    nft.close();
+  }
+}
+
+async function felix(
+  o: Options,
+  prefix: string,
+  state: PolicyState,
+  lines: string[],
+  tortieMs: number,
+): Promise<void> {
+  const netns = `${prefix}f`;
+  await sh(['ip', 'netns', 'add', netns]);
+  const dir = mkdtempSync(join(tmpdir(), 'tortie-bench-felix-'));
+  try {
+    const [scripts, tRender] = await timed(() => renderFelix(state));
+    writeFileSync(join(dir, 'ipset'), scripts.ipset);
+    writeFileSync(join(dir, 'iptables'), scripts.iptables);
+    const [, tIpset] = await timed(() =>
+      sh(['ip', 'netns', 'exec', netns, 'ipset', 'restore', '-file', join(dir, 'ipset')]),
+    );
+    const [, tIpt] = await timed(() =>
+      sh(['ip', 'netns', 'exec', netns, 'iptables-restore', join(dir, 'iptables')]),
+    );
+    const total = tRender + tIpset + tIpt;
+    lines.push(
+      `felix-style (ipset restore + iptables-restore, ${(await sh(['iptables', '--version'])).stdout.trim()}): ${scripts.sets} ipsets, ${scripts.chains} chains, ${scripts.rules} rules`,
+    );
+    lines.push(`  render                   ${ms(tRender)}`);
+    lines.push(`  ipset restore            ${ms(tIpset)}`);
+    lines.push(`  iptables-restore         ${ms(tIpt)}`);
+    lines.push(
+      `  full programming         ${ms(total)}   felix/tortie ratio ${(total / tortieMs).toFixed(1)}x`,
+    );
+    // One endpoint added, Felix's way: its ipset memberships, its chains, its dispatch bucket.
+    const chains = felixChainNames(state);
+    const eps = [...state.endpoints.values()].filter((e) => e.kind === 'workload');
+    const times: number[] = [];
+    for (let k = 0; k < Math.min(o.iterations, 10); k++) {
+      const ep = {
+        ...eps[(k * 97) % eps.length]!,
+        iface: `calinew${k.toString(16).padStart(4, '0')}`,
+      };
+      const probe = state.endpoints.get(eps[(k * 97) % eps.length]!.iface)!;
+      const ip = `10.200.${k}.1`;
+      const memberships = [...state.sets.values()]
+        .filter(
+          (s) =>
+            s.spec.kind === 'addr' &&
+            s.spec.family === 4 &&
+            s.elements.has(probe.sources4[0]!.split('/')[0]!),
+        )
+        .map((s) => `add cali40${s.spec.name} ${ip}`.slice(0, 200));
+      const withNew: PolicyState = {
+        ...state,
+        endpoints: new Map([...state.endpoints, [ep.iface, ep]]),
+      };
+      writeFileSync(join(dir, `ipset-${k}`), `${memberships.join('\n')}\n`);
+      writeFileSync(join(dir, `ipt-${k}`), renderFelixEndpointAdd(withNew, ep, chains));
+      const [, t] = await timed(async () => {
+        if (memberships.length)
+          await sh([
+            'ip',
+            'netns',
+            'exec',
+            netns,
+            'ipset',
+            'restore',
+            '-file',
+            join(dir, `ipset-${k}`),
+          ]);
+        await sh([
+          'ip',
+          'netns',
+          'exec',
+          netns,
+          'iptables-restore',
+          '--noflush',
+          join(dir, `ipt-${k}`),
+        ]);
+      });
+      times.push(t);
+    }
+    lines.push(stats('endpoint added', times));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Throughput
+
+function iperfServer(netns: string, port: number) {
+  const child = spawn('ip', ['netns', 'exec', netns, 'iperf3', '-s', '-p', String(port)], {
+    stdio: 'ignore',
+  });
+  return child;
+}
+
+async function iperf(netns: string, host: string, port: number, seconds: number): Promise<number> {
+  const { stdout } = await sh([
+    'ip',
+    'netns',
+    'exec',
+    netns,
+    'iperf3',
+    '-c',
+    host,
+    '-p',
+    String(port),
+    '-t',
+    String(seconds),
+    '-J',
+  ]);
+  const out = JSON.parse(stdout) as { end?: { sum_received?: { bits_per_second?: number } } };
+  const bps = out.end?.sum_received?.bits_per_second;
+  if (!bps) throw new Error('iperf3 reported no throughput');
+  return bps;
+}
+
+async function throughput(o: Options, prefix: string, lines: string[]): Promise<void> {
+  const nodes = ['bench-h1', 'bench-h2'];
+  const port = 8080;
+  // Client A (app-6 in ns-6, a prod namespace) and server B (app-7 in ns-7): A's egress is
+  // allowed by np-6 (TCP 8080 to app-7), B's ingress by knp-1 (8080 from prod namespaces).
+  const a = workload({
+    namespace: 'ns-6',
+    name: 'iperf-a',
+    node: nodes[0]!,
+    iface: 'caliperfa',
+    ip: '10.250.0.1',
+    labels: { app: 'app-6', role: 'web' },
+  });
+  const b = workload({
+    namespace: 'ns-7',
+    name: 'iperf-b',
+    node: nodes[1]!,
+    iface: 'caliperfb',
+    ip: '10.250.0.2',
+    labels: { app: 'app-7', role: 'db' },
+  });
+  const resources = [...cluster(o, (i) => nodes[i % 2]!), a, b];
+  const model = new ReferenceModel(resources);
+  const v = evaluatePacket(model, { src: '10.250.0.1', dst: '10.250.0.2', protocol: 'tcp', port });
+  const policiesOnPath = v.steps.filter(
+    (s) => s.by.kind === 'rule' && s.by.policyKind !== 'Profile',
+  ).length;
+  if (!v.allowed || policiesOnPath < 2)
+    throw new Error(
+      `the benchmark flow should be allowed by policy on both sides: ${JSON.stringify(v.steps.map((s) => s.by))}`,
+    );
+  const topo = await buildTopology(`${prefix}t`, nodes, [
+    { id: 'a', ip: '10.250.0.1', node: nodes[0]!, iface: 'caliperfa' },
+    { id: 'b', ip: '10.250.0.2', node: nodes[1]!, iface: 'caliperfb' },
+  ]);
+  const managers: { manager: PolicyManager; nft: SessionNft }[] = [];
+  const server = iperfServer(topo.workloads.get('b')!.netns, port);
+  try {
+    for (const node of nodes) {
+      const nft = new SessionNft({ netns: topo.hosts.get(node)!.netns });
+      const calc = new PolicyCalc({ nodeName: node });
+      for (const r of resources) calc.onResource(r);
+      const manager = new PolicyManager(nft);
+      manager.onUpdates(calc.drain());
+      managers.push({ manager, nft });
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const client = topo.workloads.get('a')!.netns;
+    await iperf(client, '10.250.0.2', port, 1); // warm-up
+    const none: number[] = [];
+    const withPolicy: number[] = [];
+    const runNone = async () => {
+      for (const m of managers) await m.manager.remove();
+      none.push(await iperf(client, '10.250.0.2', port, o.seconds));
+    };
+    const runPolicy = async () => {
+      for (const m of managers) {
+        m.manager.invalidate();
+        const res = await m.manager.apply();
+        if (res.failures.length) throw new Error(res.failures.join('; '));
+      }
+      withPolicy.push(await iperf(client, '10.250.0.2', port, o.seconds));
+    };
+    // Alternating, and in alternating order, so that drift in the machine's load cancels out.
+    for (let r = 0; r < o.rounds; r++) {
+      if (r % 2 === 0) {
+        await runNone();
+        await runPolicy();
+      } else {
+        await runPolicy();
+        await runNone();
+      }
+    }
+    const med = (xs: number[]) => pct(xs, 50);
+    const ratio = med(withPolicy) / med(none);
+    const g = (x: number) => `${(x / 1e9).toFixed(2)} Gbit/s`;
+    lines.push(
+      `throughput (iperf3 TCP, workload on host 1 -> workload on host 2, ${o.rounds} alternating rounds of ${o.seconds} s, median; load average ${loadavg()[0]!.toFixed(1)}):`,
+    );
+    lines.push(`  no policy                ${g(med(none))}   (${none.map(g).join(', ')})`);
+    lines.push(
+      `  ${o.policies} policies loaded     ${g(med(withPolicy))}   (${withPolicy.map(g).join(', ')})`,
+    );
+    lines.push(
+      `  ratio                    ${ratio.toFixed(3)}   target >= 0.95: ${verdict(ratio >= 0.95)}`,
+    );
+    lines.push(
+      `  (the flow is allowed by ${policiesOnPath} policy rules: ${v.steps.map((s) => (s.by.kind === 'rule' ? `${s.direction} ${s.by.policy} rule ${s.by.rule}` : s.by.kind)).join('; ')})`,
+    );
+  } finally {
+    server.kill('SIGKILL');
+    for (const m of managers) m.nft.close();
+    await topo.destroy();
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const o = parseArgs(args);
+  if (process.getuid?.() !== 0)
+    throw new Error('bench policy needs root (network namespaces, nftables)');
+  const prefix = uniquePrefix('tpb');
+  const lines: string[] = [
+    `(load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} on ${cpus().length} cores)`,
+    `policy benchmark: ${o.policies} policies (60% NetworkPolicy, 30% Kubernetes NetworkPolicy, 10% GlobalNetworkPolicy in tier platform) over ${o.endpoints} endpoints on one host`,
+  ];
+  const cleanup = () => deleteNamespaces(prefix);
+  try {
+    await programming(o, prefix, lines);
+    console.log(lines.join('\n'));
+    lines.length = 0;
+    if (o.throughput) await throughput(o, prefix, lines);
+    console.log(lines.join('\n'));
+  } finally {
+    await cleanup();
+  }
+}

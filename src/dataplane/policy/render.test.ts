@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PolicyCalc } from '../../calc/policy/calc.js';
+import { copyPolicyState } from '../../calc/policy/state.js';
+import {
+  globalPolicy,
+  hostEndpoint,
+  networkPolicy,
+  workload,
+} from '../../calc/policy/test-support/fixtures.js';
+import {
+  baseResources,
+  NODES,
+  POD_LIST,
+  SCENARIOS,
+} from '../../calc/policy/test-support/scenarios.js';
+import type { IRRule, PolicySettings, RuleChain } from '../../calc/policy/types.js';
+import type { Resource } from '../../model/resource.js';
+import { renderEndpointChainBody, renderFull, renderRule, renderUpdates } from './render.js';
+
+const SETTINGS: PolicySettings = {
+  defaultEndpointToHostAction: 'Drop',
+  failsafeInbound: [],
+  failsafeOutbound: [],
+  denyAction: 'Drop',
+  ipv6: false,
+};
+
+function stateOf(resources: Resource[], node: string = NODES[0]) {
+  const calc = new PolicyCalc({ nodeName: node });
+  for (const r of resources) calc.onResource(r);
+  calc.drain();
+  return { calc, state: calc.snapshot() };
+}
+
+const match = (over: Partial<IRRule['src']> = {}): IRRule['src'] => ({
+  nets: [],
+  notNets: [],
+  selector: undefined,
+  notSelector: undefined,
+  ports: [],
+  namedPorts: [],
+  notPorts: [],
+  notNamedPorts: [],
+  ...over,
+});
+
+const rule = (over: Partial<IRRule>): IRRule => ({
+  index: 0,
+  action: 'allow',
+  ipVersion: undefined,
+  protocol: undefined,
+  notProtocol: undefined,
+  icmp: undefined,
+  notIcmp: undefined,
+  src: match(),
+  dst: match(),
+  unsupported: undefined,
+  ...over,
+});
+
+const chain: RuleChain = {
+  chain: 'pi-np_x_p',
+  owner: 'np/x/p',
+  name: 'x/p',
+  tier: 'default',
+  direction: 'ingress',
+  rules: [],
+};
+
+describe('nftables rendering', () => {
+  it('renders a rule per combination of alternatives, each with a counter and its comment', () => {
+    const lines = renderRule(
+      chain,
+      rule({
+        index: 3,
+        protocol: 6,
+        src: match({
+          selector: { id: 'sabc', nets4: true, nets6: false },
+          notNets: ['10.1.0.0/16'],
+        }),
+        dst: match({
+          ports: [
+            { min: 80, max: 80 },
+            { min: 90, max: 99 },
+          ],
+          namedPorts: ['pdef'],
+        }),
+      }),
+      SETTINGS,
+    );
+    assert.equal(lines.length, 6); // 2 selector sets × 3 port alternatives
+    for (const l of lines) {
+      assert.match(l, /^meta l4proto 6 ip saddr != 10\.1\.0\.0\/16 ip saddr @sabc-[an]4 /);
+      assert.match(
+        l,
+        / counter meta mark set meta mark \| 0x00010000 return comment "rule 3: x\/p ingress"$/,
+      );
+    }
+    assert.ok(lines.some((l) => l.includes('th dport 90-99')));
+    assert.ok(lines.some((l) => l.includes('ip daddr . meta l4proto . th dport @pdef-p4')));
+  });
+
+  it('renders Deny, Pass, Log, ICMP and notICMP, and nothing for a rule that cannot match', () => {
+    assert.deepEqual(renderRule(chain, rule({ action: 'deny' }), SETTINGS), [
+      'counter drop comment "rule 0: x/p ingress"',
+    ]);
+    assert.deepEqual(
+      renderRule(chain, rule({ action: 'deny' }), { ...SETTINGS, denyAction: 'Reject' }),
+      ['counter reject comment "rule 0: x/p ingress"'],
+    );
+    assert.match(
+      renderRule(chain, rule({ action: 'pass' }), SETTINGS)[0]!,
+      /meta mark \| 0x00020000 return/,
+    );
+    assert.match(
+      renderRule(chain, rule({ action: 'log' }), SETTINGS)[0]!,
+      /counter log prefix "calico-packet: " level info/,
+    );
+    assert.deepEqual(
+      renderRule(chain, rule({ protocol: 1, icmp: { type: 8, code: 0 } }), SETTINGS).map(
+        (l) => l.split(' counter')[0],
+      ),
+      ['meta l4proto 1 icmp type 8 icmp code 0'],
+    );
+    assert.deepEqual(
+      renderRule(chain, rule({ protocol: 1, notIcmp: { type: 8, code: 0 } }), SETTINGS).map(
+        (l) => l.split(' counter')[0],
+      ),
+      ['meta l4proto 1 icmp type != 8', 'meta l4proto 1 icmp type 8 icmp code != 0'],
+    );
+    // IPv6-only nets in an IPv4-only dataplane; an unsupported match.
+    assert.deepEqual(renderRule(chain, rule({ src: match({ nets: ['fd00::/8'] }) }), SETTINGS), []);
+    assert.deepEqual(renderRule(chain, rule({ unsupported: 'http' }), SETTINGS), []);
+  });
+
+  it('an endpoint chain: tiers with the pass mark, end-of-tier drops, profiles, final drop', () => {
+    const body = renderEndpointChainBody(
+      {
+        chain: 'wi-1',
+        direction: 'ingress',
+        tiers: [
+          {
+            tier: 'security',
+            defaultAction: 'Deny',
+            chains: ['pi-a', 'pi-b'],
+            policies: ['a', 'b'],
+          },
+          { tier: 'default', defaultAction: 'Pass', chains: ['pi-c'], policies: ['c'] },
+        ],
+        profiles: ['ri-kns.x'],
+        profileNames: ['kns.x'],
+      },
+      SETTINGS,
+    );
+    assert.deepEqual(body, [
+      'jump pi-a',
+      'meta mark & 0x00030000 == 0 jump pi-b',
+      'meta mark & 0x00010000 == 0x00010000 return',
+      'meta mark & 0x00020000 == 0 counter drop comment "end of tier security"',
+      'meta mark set meta mark & 0xfffdffff',
+      'jump pi-c',
+      'meta mark & 0x00010000 == 0x00010000 return',
+      'jump ri-kns.x',
+      'meta mark & 0x00010000 == 0x00010000 return',
+      'counter drop comment "no profile allowed it"',
+    ]);
+  });
+
+  it('the full table: skeleton, sets, chains, dispatch maps and anti-spoofing elements, no anonymous sets', () => {
+    const { state } = stateOf([
+      ...baseResources(),
+      ...SCENARIOS.find((s) => s.name === 'named-ports')!.resources,
+    ]);
+    const { sets, rules } = renderFull(state);
+    assert.match(
+      sets,
+      /^add table inet tortie-policy\ndelete table inet tortie-policy\nadd table inet tortie-policy\n/,
+    );
+    for (const hook of [
+      'prerouting priority raw',
+      'forward priority filter',
+      'input priority filter',
+      'output priority filter',
+    ]) {
+      assert.ok(rules.includes(`hook ${hook}`), hook);
+    }
+    const xa = POD_LIST.find((p) => p.id === 'x/a')!;
+    assert.ok(rules.includes(`"${xa.iface}" : goto wi-`));
+    assert.ok(
+      rules.includes(`add element inet tortie-policy wl-src4 { "${xa.iface}" . ${xa.ip}`) ||
+        rules.includes(`"${xa.iface}" . ${xa.ip}`),
+    );
+    for (const line of (sets + rules).split('\n')) {
+      if (/^add (rule|chain)/.test(line))
+        assert.ok(
+          !/[{}]/.test(line.replace(/\{ type filter hook[^}]*\}/, '')),
+          `anonymous set in: ${line}`,
+        );
+    }
+  });
+
+  it('an incremental update renders only what changed, and advances the state it renders against', () => {
+    // x/a stops being selected by the "pod == 'a'" policy of this scenario.
+    const resources = [
+      ...baseResources(),
+      ...SCENARIOS.find((s) => s.name === 'ports-and-ranges')!.resources,
+    ];
+    const { calc, state } = stateOf(resources);
+    const have = copyPolicyState(state);
+    const xa = POD_LIST.find((p) => p.id === 'x/a')!;
+    calc.onResource(
+      workload({
+        namespace: 'x',
+        name: 'a',
+        node: xa.node,
+        iface: xa.iface,
+        ip: xa.ip,
+        labels: { pod: 'b' },
+      }),
+    );
+    const { script, full } = renderUpdates(have, calc.drain());
+    assert.equal(full, false);
+    const lines = script.trim().split('\n');
+    assert.ok(
+      lines.every(
+        (l) =>
+          /^(add|delete) element /.test(l) ||
+          /^(add|delete) chain /.test(l) ||
+          /^add rule /.test(l),
+      ),
+      script,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith(`delete element inet tortie-policy wl-in { "${xa.iface}" }`)),
+      script,
+    );
+    assert.ok(!lines.some((l) => l.startsWith('delete table') || l.startsWith('flush')), script);
+    const policy = networkPolicy('z', 'allow-b', {
+      selector: 'all()',
+      ingress: [{ action: 'Allow', source: { selector: "pod == 'c'" } }],
+      types: ['Ingress'],
+    });
+    calc.onResource(policy);
+    assert.match(
+      renderUpdates(have, calc.drain()).script,
+      /add chain inet tortie-policy pi-np_z_allow-b\n/,
+    );
+    calc.onResource({ ...policy, spec: { ...policy.spec, ingress: [{ action: 'Deny' }] } });
+    const changed = renderUpdates(have, calc.drain()).script;
+    assert.match(changed, /flush chain inet tortie-policy pi-np_z_allow-b\n/);
+  });
+
+  it('host endpoints get failsafe jumps and conntrack checks of their own', () => {
+    const { state } = stateOf([
+      hostEndpoint(
+        'h1-eth1',
+        { node: NODES[0], interfaceName: 'eth1', expectedIPs: ['10.99.0.1'] },
+        { role: 'host' },
+      ),
+      globalPolicy('hosts', {
+        selector: "role == 'host'",
+        ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
+        types: ['Ingress'],
+      }),
+    ]);
+    const { rules } = renderFull(state);
+    assert.match(rules, /add element inet tortie-policy hep-in \{ "eth1" : goto hi-/);
+    assert.match(rules, /add rule inet tortie-policy hi-\w+ jump failsafe-in/);
+    assert.match(
+      rules,
+      /add rule inet tortie-policy failsafe-in meta l4proto 6 th dport 22 counter accept/,
+    );
+  });
+});

@@ -1,0 +1,592 @@
+// nftables rendering of the policy calculation's output, in the agent's own
+// table `inet tortie-policy` (the masquerade manager replaces `inet tortie`
+// whole, so policy lives beside it).
+//
+//   prerouting (raw)  workload sources: iifname . saddr must be the endpoint's ─► else drop (anti-spoofing)
+//   forward           established/related accept, invalid drop;
+//                     from a workload: vmap wl-out[iif] ─► goto we-<plan>  (its egress policy)
+//                     to a workload:   vmap wl-in[oif]  ─► goto wi-<plan>  (its ingress policy)
+//   input             from a workload: its egress policy, then defaultEndpointToHostAction
+//                     from a host endpoint: vmap hep-in[iif] ─► goto hi-<plan> (failsafes, ingress policy)
+//   output            to a workload: accept (the host reaches its workloads);
+//                     to a host endpoint: vmap hep-out[oif] ─► goto he-<plan> (failsafes, egress policy)
+//
+// An endpoint chain (content-addressed, shared by endpoints with the same
+// policies; the dispatch chain clears the accept and pass marks first) jumps,
+// per tier, to each policy's chain while neither mark is set, returns if the
+// accept mark is set, and drops at the end of a tier unless a policy passed;
+// after the tiers, the profiles; then drop. A policy chain's rule sets the accept mark
+// and returns (Allow), sets the pass mark and returns (Pass), drops (Deny) or
+// logs and goes on (Log). Every rule has a counter and a comment naming its
+// rule, so counters read back per rule.
+//
+// Sets: per selector `<id>-a4` (addresses, hash) and, only while the selector
+// has CIDR members, `<id>-n4` (interval); named ports `<id>-p4`
+// (ip . protocol . port). No anonymous sets: nft and the kernel pay per set
+// on every transaction, and interval sets make nft read their elements each
+// time, so lists in rules are expanded into rules instead.
+
+import type {
+  EndpointChainPlan,
+  Family,
+  IRMatch,
+  IRRule,
+  LocalEndpointPlan,
+  PolicySettings,
+  PolicyState,
+  PolicyUpdate,
+  ProtoPort,
+  RuleChain,
+  SetSpec,
+} from '../../calc/policy/types.js';
+
+export const POLICY_TABLE = 'tortie-policy';
+export const POLICY_FAMILY = 'inet';
+/** Felix's first two mark bits (nftablesMarkMask 0xffff0000). */
+export const MARK_ACCEPT = 0x10000;
+export const MARK_PASS = 0x20000;
+export const LOG_PREFIX = 'calico-packet: ';
+
+export interface RenderOptions {
+  table?: string;
+}
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+const CLEAR_BOTH = hex(~(MARK_ACCEPT | MARK_PASS) >>> 0);
+
+const CLEAR_PASS = hex(~MARK_PASS >>> 0);
+
+function q(text: string): string {
+  return `"${text.replace(/["\\;\n\r]/g, '')}"`;
+}
+
+/** The comment on a rule's nftables rules: "rule <index>: <policy> <direction>". */
+export function ruleComment(chain: RuleChain, index: number): string {
+  const text = `rule ${index}: ${chain.name} ${chain.direction}`;
+  return text.length <= 120 ? text : text.slice(0, 120);
+}
+
+export function parseRuleComment(comment: string | undefined): number | undefined {
+  const m = comment ? /^rule (\d+):/.exec(comment) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+function setDecl(spec: SetSpec): string {
+  const addr = spec.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+  if (spec.kind === 'addr') return `type ${addr};`;
+  if (spec.kind === 'net') return `type ${addr}; flags interval;`;
+  return `type ${addr} . inet_proto . inet_service;`;
+}
+
+// ---------------------------------------------------------------------------
+// Rules
+
+type Alternatives = string[][];
+
+/** All combinations: one choice from each list of alternatives. */
+function product(groups: Alternatives): string[] {
+  let out: string[] = [''];
+  for (const alts of groups) {
+    if (alts.length === 0) return [];
+    const next: string[] = [];
+    for (const prefix of out)
+      for (const a of alts) next.push(prefix && a ? `${prefix} ${a}` : prefix || a);
+    out = next;
+  }
+  return out;
+}
+
+const ofFamily = (nets: string[], f: Family) => nets.filter((n) => n.includes(':') === (f === 6));
+
+function sideMatches(
+  m: IRMatch,
+  f: Family | undefined,
+  side: 'saddr' | 'daddr',
+  protocol: number | undefined,
+): Alternatives | undefined {
+  const groups: Alternatives = [];
+  const ip = f === 6 ? 'ip6' : 'ip';
+  const portKey = side === 'saddr' ? 'sport' : 'dport';
+  if (f !== undefined) {
+    if (m.nets.length) {
+      const nets = ofFamily(m.nets, f);
+      if (nets.length === 0) return undefined;
+      groups.push(nets.map((n) => `${ip} ${side} ${n}`));
+    }
+    const not = ofFamily(m.notNets, f);
+    if (m.notNets.length && not.length === 0) return undefined;
+    for (const n of not) groups.push([`${ip} ${side} != ${n}`]);
+    if (m.selector) {
+      const alts = [`${ip} ${side} @${m.selector.id}-a${f}`];
+      if (f === 4 ? m.selector.nets4 : m.selector.nets6)
+        alts.push(`${ip} ${side} @${m.selector.id}-n${f}`);
+      groups.push(alts);
+    }
+    if (m.notSelector) {
+      groups.push([`${ip} ${side} != @${m.notSelector.id}-a${f}`]);
+      if (f === 4 ? m.notSelector.nets4 : m.notSelector.nets6) {
+        groups.push([`${ip} ${side} != @${m.notSelector.id}-n${f}`]);
+      }
+    }
+  }
+  if (m.ports.length || m.namedPorts.length) {
+    const alts = m.ports.map(
+      (p) => `th ${portKey} ${p.min === p.max ? p.min : `${p.min}-${p.max}`}`,
+    );
+    if (f !== undefined) {
+      for (const id of m.namedPorts)
+        alts.push(`${ip} ${side} . meta l4proto . th ${portKey} @${id}-p${f}`);
+    }
+    if (alts.length === 0) return undefined;
+    groups.push(alts);
+  }
+  for (const p of m.notPorts)
+    groups.push([`th ${portKey} != ${p.min === p.max ? p.min : `${p.min}-${p.max}`}`]);
+  if (f !== undefined) {
+    for (const id of m.notNamedPorts)
+      groups.push([`${ip} ${side} . meta l4proto . th ${portKey} != @${id}-p${f}`]);
+  }
+  void protocol;
+  return groups;
+}
+
+/** Whether a rule needs per-family rendering (addresses, sets, ICMP). */
+function familySpecific(r: IRRule): boolean {
+  const m = (x: IRMatch) =>
+    x.nets.length > 0 ||
+    x.notNets.length > 0 ||
+    x.selector !== undefined ||
+    x.notSelector !== undefined ||
+    x.namedPorts.length > 0 ||
+    x.notNamedPorts.length > 0;
+  return (
+    m(r.src) ||
+    m(r.dst) ||
+    r.icmp !== undefined ||
+    r.notIcmp !== undefined ||
+    r.ipVersion !== undefined ||
+    r.protocol === 1 ||
+    r.protocol === 58 ||
+    r.notProtocol === 1 ||
+    r.notProtocol === 58
+  );
+}
+
+function families(r: IRRule, ipv6: boolean): (Family | undefined)[] {
+  if (!familySpecific(r)) return [undefined];
+  const out: Family[] = [];
+  for (const f of [4, 6] as const) {
+    if (f === 6 && !ipv6) continue;
+    if (r.ipVersion !== undefined && r.ipVersion !== f) continue;
+    if (r.protocol === 1 && f === 6) continue;
+    if (r.protocol === 58 && f === 4) continue;
+    out.push(f);
+  }
+  return out;
+}
+
+function icmpMatch(
+  f: Family,
+  fields: { type: number; code: number | undefined },
+  negate: boolean,
+): Alternatives {
+  const kw = f === 4 ? 'icmp' : 'icmpv6';
+  if (!negate) {
+    const parts = [`${kw} type ${fields.type}`];
+    if (fields.code !== undefined) parts.push(`${kw} code ${fields.code}`);
+    return [[parts.join(' ')]];
+  }
+  const alts = [`${kw} type != ${fields.type}`];
+  if (fields.code !== undefined)
+    alts.push(`${kw} type ${fields.type} ${kw} code != ${fields.code}`);
+  return [alts];
+}
+
+function actionText(r: IRRule, settings: PolicySettings): string {
+  switch (r.action) {
+    case 'allow':
+      return `meta mark set meta mark | ${hex(MARK_ACCEPT)} return`;
+    case 'pass':
+      return `meta mark set meta mark | ${hex(MARK_PASS)} return`;
+    case 'deny':
+      return settings.denyAction === 'Reject' ? 'reject' : 'drop';
+    case 'log':
+      return `log prefix ${q(LOG_PREFIX)} level info`;
+  }
+}
+
+/** The nftables rules (statement text) for one IR rule; none if it can never match. */
+export function renderRule(chain: RuleChain, r: IRRule, settings: PolicySettings): string[] {
+  if (r.unsupported) return [];
+  const out: string[] = [];
+  for (const f of families(r, settings.ipv6)) {
+    const groups: Alternatives = [];
+    if (r.protocol !== undefined) groups.push([`meta l4proto ${r.protocol}`]);
+    if (r.notProtocol !== undefined) groups.push([`meta l4proto != ${r.notProtocol}`]);
+    if (f !== undefined) {
+      if (r.icmp) groups.push(...icmpMatch(f, r.icmp, false));
+      if (r.notIcmp) groups.push(...icmpMatch(f, r.notIcmp, true));
+    }
+    const src = sideMatches(r.src, f, 'saddr', r.protocol);
+    const dst = sideMatches(r.dst, f, 'daddr', r.protocol);
+    if (!src || !dst) continue;
+    // A family-specific rule with no address match still has to be of that family.
+    if (
+      f !== undefined &&
+      ![...src, ...dst].flat().some((x) => x.startsWith(f === 4 ? 'ip ' : 'ip6 '))
+    ) {
+      const icmp = r.icmp || r.notIcmp || r.protocol === 1 || r.protocol === 58;
+      if (!icmp) groups.unshift([`meta nfproto ${f === 4 ? 'ipv4' : 'ipv6'}`]);
+    }
+    groups.push(...src, ...dst);
+    const action = `counter ${actionText(r, settings)} comment ${q(ruleComment(chain, r.index))}`;
+    for (const match of product(groups)) out.push(match ? `${match} ${action}` : action);
+  }
+  return out;
+}
+
+export function renderRuleChainBody(chain: RuleChain, settings: PolicySettings): string[] {
+  return chain.rules.flatMap((r) => renderRule(chain, r, settings));
+}
+
+/**
+ * The rules of an endpoint chain (see the file comment). The dispatch chains
+ * clear the accept and pass marks before they go to it. Within a tier a
+ * policy runs only while neither mark is set (an earlier policy neither
+ * allowed nor passed), so one check after the tier's policies returns on
+ * accept; the tier then drops unless a policy passed. Profiles run while
+ * nothing accepted (a profile's Pass only moves on to the next profile).
+ */
+export function renderEndpointChainBody(
+  plan: EndpointChainPlan,
+  settings: PolicySettings,
+): string[] {
+  const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
+  const host = plan.chain.startsWith('h');
+  const both = hex(MARK_ACCEPT | MARK_PASS);
+  const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)} return`;
+  const out: string[] = [];
+  if (host) {
+    out.push('ct state established,related accept');
+    out.push('ct state invalid counter drop');
+    out.push(`jump ${plan.direction === 'ingress' ? 'failsafe-in' : 'failsafe-out'}`);
+    out.push(`meta mark set meta mark & ${CLEAR_BOTH}`);
+  }
+  plan.tiers.forEach((tier, t) => {
+    if (t > 0) out.push(`meta mark set meta mark & ${CLEAR_PASS}`);
+    tier.chains.forEach((chain, i) =>
+      out.push(`${i === 0 ? '' : `meta mark & ${both} == 0 `}jump ${chain}`),
+    );
+    out.push(accepted);
+    if (tier.defaultAction === 'Deny') {
+      out.push(
+        `meta mark & ${hex(MARK_PASS)} == 0 counter ${deny} comment ${q(`end of tier ${tier.tier}`)}`,
+      );
+    }
+  });
+  plan.profiles.forEach((chain, i) =>
+    out.push(`${i === 0 ? '' : `meta mark & ${hex(MARK_ACCEPT)} == 0 `}jump ${chain}`),
+  );
+  if (plan.profiles.length) out.push(accepted);
+  out.push(
+    `counter ${deny} comment ${q(plan.profiles.length ? 'no profile allowed it' : 'no policy or profile allowed it')}`,
+  );
+  return out;
+}
+
+function failsafeRules(ports: ProtoPort[], direction: 'in' | 'out'): string[] {
+  return ports.map((p) => {
+    const net = p.net
+      ? `${p.net.includes(':') ? 'ip6' : 'ip'} ${direction === 'in' ? 'saddr' : 'daddr'} ${p.net} `
+      : '';
+    return `${net}meta l4proto ${p.protocol} th dport ${p.port} counter accept comment ${q(`failsafe ${direction} ${p.protocol}/${p.port}`)}`;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The fixed skeleton
+
+function skeleton(t: string, settings: PolicySettings): string[] {
+  const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
+  const lines: string[] = [];
+  const chain = (name: string, rules: string[], hook?: string) => {
+    lines.push(`add chain ${t} ${name}${hook ? ` { ${hook} }` : ''}`);
+    for (const r of rules) lines.push(`add rule ${t} ${name} ${r}`);
+  };
+  lines.push(`add map ${t} wl-in { type ifname : verdict; }`);
+  lines.push(`add map ${t} wl-out { type ifname : verdict; }`);
+  lines.push(`add map ${t} hep-in { type ifname : verdict; }`);
+  lines.push(`add map ${t} hep-out { type ifname : verdict; }`);
+  lines.push(`add set ${t} wl-src4 { type ifname . ipv4_addr; }`);
+  lines.push(`add set ${t} wl-src4-net { type ifname . ipv4_addr; flags interval; }`);
+  if (settings.ipv6) {
+    lines.push(`add set ${t} wl-src6 { type ifname . ipv6_addr; }`);
+    lines.push(`add set ${t} wl-src6-net { type ifname . ipv6_addr; flags interval; }`);
+  }
+  const spoof = [
+    'iifname != "cali*" return',
+    'meta nfproto ipv4 iifname . ip saddr @wl-src4 return',
+    'meta nfproto ipv4 iifname . ip saddr @wl-src4-net return',
+    'ip6 saddr fe80::/10 return',
+    'ip6 saddr :: return',
+  ];
+  if (settings.ipv6) {
+    spoof.push('meta nfproto ipv6 iifname . ip6 saddr @wl-src6 return');
+    spoof.push('meta nfproto ipv6 iifname . ip6 saddr @wl-src6-net return');
+  }
+  spoof.push(`counter drop comment ${q('workload source address not its own')}`);
+  chain('anti-spoof', spoof, 'type filter hook prerouting priority raw; policy accept;');
+  const clear = `meta mark set meta mark & ${CLEAR_BOTH}`;
+  chain('from-wl', [
+    clear,
+    'iifname vmap @wl-out',
+    `counter ${deny} comment ${q('unknown workload interface')}`,
+  ]);
+  chain('to-wl', [
+    clear,
+    'oifname vmap @wl-in',
+    `counter ${deny} comment ${q('unknown workload interface')}`,
+  ]);
+  chain('failsafe-in', failsafeRules(settings.failsafeInbound, 'in'));
+  chain('failsafe-out', failsafeRules(settings.failsafeOutbound, 'out'));
+  const toHost = [
+    'ct state established,related accept',
+    'ct state invalid counter drop',
+    'jump from-wl',
+    // Neighbour discovery to the host (IPv6's ARP) is always allowed.
+    'icmpv6 type nd-router-solicit accept',
+    'icmpv6 type nd-neighbor-solicit accept',
+    'icmpv6 type nd-neighbor-advert accept',
+  ];
+  const e2h = settings.defaultEndpointToHostAction;
+  toHost.push(
+    `counter ${e2h === 'Accept' ? 'accept' : e2h === 'Return' ? 'return' : deny} comment ${q(`defaultEndpointToHostAction ${e2h}`)}`,
+  );
+  chain('wl-to-host', toHost);
+  chain(
+    'forward',
+    [
+      'iifname != "cali*" oifname != "cali*" return',
+      'ct state established,related accept',
+      `ct state invalid counter drop comment ${q('conntrack invalid')}`,
+      'iifname "cali*" jump from-wl',
+      'oifname "cali*" jump to-wl',
+      'accept',
+    ],
+    'type filter hook forward priority filter; policy accept;',
+  );
+  chain(
+    'input',
+    ['iifname "cali*" goto wl-to-host', 'iifname vmap @hep-in'],
+    'type filter hook input priority filter; policy accept;',
+  );
+  chain(
+    'output',
+    ['oifname "cali*" accept', 'oifname vmap @hep-out'],
+    'type filter hook output priority filter; policy accept;',
+  );
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// Scripts
+
+const CHUNK = 1000;
+
+function elementLines(
+  verb: 'add' | 'delete',
+  t: string,
+  set: string,
+  elements: string[],
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < elements.length; i += CHUNK) {
+    out.push(`${verb} element ${t} ${set} { ${elements.slice(i, i + CHUNK).join(', ')} }`);
+  }
+  return out;
+}
+
+const mapName = (ep: LocalEndpointPlan, direction: 'in' | 'out') =>
+  ep.kind === 'workload' ? `wl-${direction}` : `hep-${direction}`;
+
+function endpointElements(ep: LocalEndpointPlan): { set: string; element: string }[] {
+  const out = [
+    { set: mapName(ep, 'in'), element: `${q(ep.iface)} : goto ${ep.ingress}` },
+    { set: mapName(ep, 'out'), element: `${q(ep.iface)} : goto ${ep.egress}` },
+  ];
+  if (ep.kind === 'workload') {
+    for (const [family, list] of [
+      [4, ep.sources4],
+      [6, ep.sources6],
+    ] as const) {
+      for (const cidr of list) {
+        const exact = cidr.endsWith(family === 4 ? '/32' : '/128');
+        out.push({
+          set: `wl-src${family}${exact ? '' : '-net'}`,
+          element: `${q(ep.iface)} . ${exact ? cidr.slice(0, cidr.indexOf('/')) : cidr}`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The keys to delete an endpoint's map and set elements by. */
+function endpointKeys(ep: LocalEndpointPlan, ipv6: boolean): { set: string; element: string }[] {
+  return endpointElements(ep)
+    .filter((e) => ipv6 || !e.set.startsWith('wl-src6'))
+    .map((e) => ({
+      set: e.set,
+      element: e.set.includes('-in') || e.set.includes('-out') ? q(ep.iface) : e.element,
+    }));
+}
+
+function groupBy(items: { set: string; element: string }[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const { set, element } of items) {
+    const list = out.get(set) ?? [];
+    list.push(element);
+    out.set(set, list);
+  }
+  return out;
+}
+
+/**
+ * The whole table, replacing whatever table of that name exists, as one
+ * transaction. Returned in two parts that may be run as one script or as two
+ * (sets and their elements first: the kernel finds sets by name faster once
+ * they are committed, which matters at thousands of sets).
+ */
+export function renderFull(
+  state: PolicyState,
+  opts: RenderOptions = {},
+): { sets: string; rules: string } {
+  const t = `${POLICY_FAMILY} ${opts.table ?? POLICY_TABLE}`;
+  const s = state.settings;
+  const sets: string[] = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
+  for (const { spec } of state.sets.values()) {
+    if (spec.family === 6 && !s.ipv6) continue;
+    sets.push(`add set ${t} ${spec.name} { ${setDecl(spec)} }`);
+  }
+  for (const { spec, elements } of state.sets.values()) {
+    if (spec.family === 6 && !s.ipv6) continue;
+    sets.push(...elementLines('add', t, spec.name, [...elements]));
+  }
+  const rules: string[] = skeleton(t, s);
+  for (const chain of state.ruleChains.values()) {
+    rules.push(`add chain ${t} ${chain.chain}`);
+    for (const r of renderRuleChainBody(chain, s)) rules.push(`add rule ${t} ${chain.chain} ${r}`);
+  }
+  for (const plan of state.endpointChains.values()) {
+    rules.push(`add chain ${t} ${plan.chain}`);
+    for (const r of renderEndpointChainBody(plan, s))
+      rules.push(`add rule ${t} ${plan.chain} ${r}`);
+  }
+  const elements = [...state.endpoints.values()]
+    .flatMap(endpointElements)
+    .filter((e) => s.ipv6 || !e.set.startsWith('wl-src6'));
+  for (const [set, list] of groupBy(elements)) rules.push(...elementLines('add', t, set, list));
+  return { sets: `${sets.join('\n')}\n`, rules: `${rules.join('\n')}\n` };
+}
+
+/**
+ * An incremental transaction for messages, given the state the kernel holds
+ * (`have`, updated in place to the state after them). `full` is set when a
+ * message changes what the skeleton depends on: the caller renders the
+ * whole table instead.
+ */
+export function renderUpdates(
+  have: PolicyState,
+  msgs: readonly PolicyUpdate[],
+  opts: RenderOptions = {},
+): { script: string; full: boolean } {
+  const t = `${POLICY_FAMILY} ${opts.table ?? POLICY_TABLE}`;
+  const lines: string[] = [];
+  let full = false;
+  for (const m of msgs) {
+    const s = have.settings;
+    switch (m.type) {
+      case 'settings':
+        if (JSON.stringify(m.settings) !== JSON.stringify(have.settings)) full = true;
+        have.settings = m.settings;
+        break;
+      case 'set-create':
+        have.sets.set(m.spec.name, { spec: m.spec, elements: new Set() });
+        if (m.spec.family === 4 || s.ipv6)
+          lines.push(`add set ${t} ${m.spec.name} { ${setDecl(m.spec)} }`);
+        break;
+      case 'set-delta': {
+        const set = have.sets.get(m.name);
+        if (!set) break;
+        for (const e of m.remove) set.elements.delete(e);
+        for (const e of m.add) set.elements.add(e);
+        if (set.spec.family === 6 && !s.ipv6) break;
+        lines.push(...elementLines('delete', t, m.name, m.remove));
+        lines.push(...elementLines('add', t, m.name, m.add));
+        break;
+      }
+      case 'set-delete': {
+        const set = have.sets.get(m.name);
+        have.sets.delete(m.name);
+        if (set && (set.spec.family === 4 || s.ipv6)) lines.push(`delete set ${t} ${m.name}`);
+        break;
+      }
+      case 'rule-chain': {
+        const exists = have.ruleChains.has(m.chain.chain);
+        have.ruleChains.set(m.chain.chain, m.chain);
+        lines.push(
+          exists ? `flush chain ${t} ${m.chain.chain}` : `add chain ${t} ${m.chain.chain}`,
+        );
+        for (const r of renderRuleChainBody(m.chain, s))
+          lines.push(`add rule ${t} ${m.chain.chain} ${r}`);
+        break;
+      }
+      case 'rule-chain-delete':
+        if (have.ruleChains.delete(m.chain)) lines.push(`delete chain ${t} ${m.chain}`);
+        break;
+      case 'endpoint-chain': {
+        const exists = have.endpointChains.has(m.plan.chain);
+        lines.push(`${exists ? 'flush' : 'add'} chain ${t} ${m.plan.chain}`);
+        have.endpointChains.set(m.plan.chain, m.plan);
+        for (const r of renderEndpointChainBody(m.plan, s))
+          lines.push(`add rule ${t} ${m.plan.chain} ${r}`);
+        break;
+      }
+      case 'endpoint-chain-delete': {
+        if (have.endpointChains.delete(m.chain)) lines.push(`delete chain ${t} ${m.chain}`);
+        break;
+      }
+      case 'endpoint': {
+        const before = have.endpoints.get(m.endpoint.iface);
+        have.endpoints.set(m.endpoint.iface, m.endpoint);
+        const removeKeys = before ? endpointKeys(before, s.ipv6) : [];
+        const adds = endpointElements(m.endpoint).filter(
+          (e) => s.ipv6 || !e.set.startsWith('wl-src6'),
+        );
+        // Only what differs: a map entry whose chain changed is replaced (delete +
+        // add), source elements come and go.
+        const oldAdds = before
+          ? endpointElements(before).filter((e) => s.ipv6 || !e.set.startsWith('wl-src6'))
+          : [];
+        const id = (e: { set: string; element: string }) => `${e.set}|${e.element}`;
+        const keep = new Set(adds.map(id));
+        const had = new Set(oldAdds.map(id));
+        const dels = removeKeys.filter((_, i) => !keep.has(id(oldAdds[i]!)));
+        const news = adds.filter((e) => !had.has(id(e)));
+        for (const [set, list] of groupBy(dels))
+          lines.push(...elementLines('delete', t, set, list));
+        for (const [set, list] of groupBy(news)) lines.push(...elementLines('add', t, set, list));
+        break;
+      }
+      case 'endpoint-delete': {
+        const before = have.endpoints.get(m.iface);
+        have.endpoints.delete(m.iface);
+        if (before)
+          for (const [set, list] of groupBy(endpointKeys(before, s.ipv6)))
+            lines.push(...elementLines('delete', t, set, list));
+        break;
+      }
+    }
+  }
+  return { script: lines.length ? `${lines.join('\n')}\n` : '', full };
+}
