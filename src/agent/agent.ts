@@ -2,7 +2,8 @@
 // host should run, make the kernel match.
 //
 //   datastore ──► Syncer ──► CalcGraph ──► diff ──► Dataplane (managers, fixed order) ──► kernel
-//                    │            │
+//                    │            │                       ▲ routes learned (proto 80)
+//                    │            ├─► bgp ──► BgpAgent ───┘ speaker: peers, originated prefixes
 //                    │            └─► tunnel address reconciler ──► Node (datastore)
 //                    └─ in sync? ─────► first apply, then ready
 //
@@ -23,7 +24,7 @@ import type { Logger } from 'pino';
 import { diffDesiredStates, emptyDesiredState } from '../calc/diff.js';
 import { CALC_PREFIXES } from '../calc/decode.js';
 import { CalcGraph } from '../calc/graph.js';
-import type { DesiredState, KvUpdate } from '../calc/types.js';
+import type { BgpMode, DesiredState, KvUpdate } from '../calc/types.js';
 import { Dataplane, type ApplyReport } from '../dataplane/dataplane.js';
 import { run } from '../dataplane/ip.js';
 import type { Kernel } from '../dataplane/kernel.js';
@@ -39,6 +40,7 @@ import {
   type AutodetectMethod,
   type HostAddress,
 } from './autodetect.js';
+import { BgpAgent, type BgpAgentOptions } from './bgp.js';
 import { serveHealth, serveMetrics, type HttpEndpoint } from './http.js';
 import { AgentMetrics } from './metrics.js';
 import { checkNameFree, reconcileTunnelAddress, registerNode } from './registration.js';
@@ -71,6 +73,10 @@ export interface AgentConfig {
   watchLinks?: boolean;
   /** Automatic IPAM garbage collection (leaks, orphan blocks); intervalMs 0 turns it off. */
   ipamGc?: IpamGcConfig;
+  /** BGP: on, off, or auto (default: on once BGPConfiguration "default" exists). */
+  bgp?: BgpMode;
+  /** Seconds peers keep our routes while this agent restarts (default 120). */
+  bgpRestartSeconds?: number;
 }
 
 /**
@@ -103,6 +109,8 @@ export interface AgentDeps {
   services?: (notReady: () => string | undefined) => Promise<{ close(): Promise<void> }>;
   /** E.g. policy enforcement (src/dataplane/policy/agent-hook.ts). */
   extensions?: AgentExtension[];
+  /** BGP test hooks: next-hop resolution, the speaker, its timers. */
+  bgp?: Omit<BgpAgentOptions, 'log' | 'onChange' | 'onStatusChange'>;
 }
 
 export function defaultNodeName(): string {
@@ -116,6 +124,7 @@ function since(t: number): number {
 export class Agent {
   readonly metrics: AgentMetrics;
   readonly dataplane: Dataplane;
+  readonly bgp: BgpAgent;
   private readonly log: Logger;
   private readonly ds: Datastore;
   private readonly kernel: Kernel;
@@ -152,6 +161,7 @@ export class Agent {
   private ipamGc: IpamGarbageCollector | undefined;
 
   private statusWriting = false;
+  private statusAgain = false;
   private statusWrittenJson = '';
   private statusWrittenAt = 0;
 
@@ -176,6 +186,15 @@ export class Agent {
       routeTable: { graceMs: config.routeGraceMs ?? 10_000 },
     });
     this.desired = emptyDesiredState(config.nodeName);
+    this.bgp = new BgpAgent({
+      ...(config.bgpRestartSeconds !== undefined
+        ? { restartSeconds: config.bgpRestartSeconds }
+        : {}),
+      ...deps.bgp,
+      log: this.log,
+      onChange: () => this.scheduleApply(),
+      onStatusChange: () => void this.publishStatus(),
+    });
   }
 
   get healthPort(): number | undefined {
@@ -219,7 +238,11 @@ export class Agent {
     });
     this.ipam = new Ipam(this.ds);
     this.ipamGc = startIpamGc(this.ds, this.config.nodeName, this.log, this.config.ipamGc);
-    this.calc = new CalcGraph({ nodeName: this.config.nodeName, kernelHasIpip });
+    this.calc = new CalcGraph({
+      nodeName: this.config.nodeName,
+      kernelHasIpip,
+      bgp: this.config.bgp ?? 'auto',
+    });
     const prefixes = [
       ...new Set([...CALC_PREFIXES, ...this.extensions.flatMap((e) => e.prefixes)]),
     ];
@@ -430,16 +453,24 @@ export class Agent {
       const next = this.calc.snapshot();
       this.dataplane.onUpdates(diffDesiredStates(this.desired, next));
       this.onDesiredChanged(this.desired, next);
+      this.bgp.setDesired(next, this.desired);
       this.desired = next;
     }
     const resync = this.resyncRequested;
     if (resync) {
       this.resyncRequested = false;
       this.dataplane.resync();
+      this.bgp.resync();
       for (const ext of this.extensions) ext.hook.resync();
     }
+    // BGP: a restart keeps the routes it learnt before (graceful restart);
+    // learned routes join the calculation's in the one route table.
+    if (this.bgp.retainPending) this.bgp.retain(this.bgp.enabled ? await this.kernel.routes() : []);
+    const bgpFailures = this.bgp.dirty
+      ? await this.bgp.apply(this.dataplane.routes.table, this.desired.routes)
+      : [];
     const extensions = this.extensions.filter((e) => e.hook.dirty);
-    if (!this.dataplane.dirty && extensions.length === 0) return;
+    if (!this.dataplane.dirty && extensions.length === 0 && bgpFailures.length === 0) return;
     // Extensions (policy) go first: rules are in place before routes reach a new workload.
     const extensionFailures: string[] = [];
     for (const ext of extensions) {
@@ -450,7 +481,7 @@ export class Agent {
       }
     }
     const report = await this.dataplane.apply();
-    report.failures.unshift(...extensionFailures);
+    report.failures.unshift(...extensionFailures, ...bgpFailures);
     this.lastReport = report;
     const kind = resync ? 'resync' : 'update';
     this.metrics.applyDuration.observe({ kind }, report.durationMs / 1000);
@@ -634,11 +665,17 @@ export class Agent {
       failures: last?.failures ?? [],
       lastApply: this.lastApplyInfo,
       lastResync: this.lastResync,
+      ...(this.desired.bgp.enabled ? { bgp: this.bgp.status() } : {}),
     };
   }
 
   private async publishStatus(force = false): Promise<void> {
-    if (this.statusWriting || this.stopped || !this.calc) return;
+    if (this.stopped || !this.calc) return;
+    if (this.statusWriting) {
+      // Written again once the write in flight is done (BGP sessions change often).
+      this.statusAgain = true;
+      return;
+    }
     const status = this.status();
     const { updatedAt: _u, lastApply: _a, lastResync: _r, ...stable } = status;
     const json = JSON.stringify(stable);
@@ -661,6 +698,10 @@ export class Agent {
     } finally {
       this.statusWriting = false;
     }
+    if (this.statusAgain) {
+      this.statusAgain = false;
+      void this.publishStatus();
+    }
   }
 
   /** Stops watching and serving; the kernel is left as it is (traffic keeps flowing). */
@@ -677,6 +718,7 @@ export class Agent {
     await this.services?.close().catch(() => undefined);
     await this.syncer?.stop();
     while (this.applying) await new Promise((r) => setTimeout(r, 10));
+    await this.bgp.stop();
     await this.health?.close();
     await this.metricsServer?.close();
     await this.kernel.close();

@@ -4,6 +4,7 @@
 // changes and at least every heartbeat.
 
 import type { CalcProblem } from '../calc/types.js';
+import type { BgpStatus } from './bgp.js';
 import type { Datastore } from '../datastore/types.js';
 
 export const STATUS_PREFIX = '/tortie/agent/v1/status/';
@@ -40,6 +41,8 @@ export interface AgentStatus {
   lastApply:
     { at: string; durationMs: number; routesReplaced: number; routesDeleted: number } | undefined;
   lastResync: { at: string; durationMs: number } | undefined;
+  /** BGP, when it is on: the speaker, its peers, what it learnt. */
+  bgp?: BgpStatus;
 }
 
 export async function readStatuses(ds: Datastore): Promise<AgentStatus[]> {

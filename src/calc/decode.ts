@@ -4,8 +4,19 @@
 // never leaves half of an old value behind.
 
 import { formatCidr, formatIP, tryParseCidr, tryParseIP, type Cidr } from '../model/cidr.js';
-import { FELIXCONFIGURATION, IPPOOL, NODE, WORKLOADENDPOINT, kindPrefix } from '../model/kinds.js';
+import { parseASNumber, parseDuration } from '../model/formats.js';
+import {
+  BGPCONFIGURATION,
+  BGPPEER,
+  FELIXCONFIGURATION,
+  IPPOOL,
+  NODE,
+  WORKLOADENDPOINT,
+  kindPrefix,
+} from '../model/kinds.js';
 import type {
+  BGPConfigurationSpec,
+  BGPPeerSpec,
   FelixConfigurationSpec,
   IPPoolSpec,
   NodeSpec,
@@ -20,9 +31,19 @@ const NODES = kindPrefix(NODE);
 const WEPS = kindPrefix(WORKLOADENDPOINT);
 const FELIX = kindPrefix(FELIXCONFIGURATION);
 const BLOCKS = '/calico/ipam/v2/assignment/';
+const BGPCONFIGS = kindPrefix(BGPCONFIGURATION);
+const BGPPEERS = kindPrefix(BGPPEER);
 
 /** The key prefixes the calculation reads; the agent watches exactly these. */
-export const CALC_PREFIXES: readonly string[] = [POOLS, NODES, WEPS, FELIX, BLOCKS];
+export const CALC_PREFIXES: readonly string[] = [
+  POOLS,
+  NODES,
+  WEPS,
+  FELIX,
+  BLOCKS,
+  BGPCONFIGS,
+  BGPPEERS,
+];
 
 export interface PoolFact {
   name: string;
@@ -33,6 +54,8 @@ export interface PoolFact {
   disabled: boolean;
   nodeSelector: Selector;
   allowsTunnel: boolean;
+  /** Its blocks are not advertised over BGP. */
+  disableBGPExport: boolean;
 }
 
 export interface NodeFact {
@@ -42,6 +65,10 @@ export interface NodeFact {
   ipv4: { address: string; prefixLength: number } | undefined;
   vxlanTunnelAddress: string | undefined;
   vxlanMac: string | undefined;
+  /** spec.bgp.asNumber; undefined: the cluster's default AS. */
+  asNumber: number | undefined;
+  /** spec.bgp.routeReflectorClusterID: the Node is a route reflector. */
+  routeReflectorClusterId: string | undefined;
 }
 
 export interface EndpointFact {
@@ -74,12 +101,46 @@ export interface FelixFact {
   vxlanMTU: number | undefined;
 }
 
+/** A BGPConfiguration: "default" (cluster-wide) or "node.<name>". */
+export interface BgpConfigFact {
+  name: string;
+  nodeToNodeMeshEnabled: boolean | undefined;
+  asNumber: number | undefined;
+  listenPort: number | undefined;
+  bindMode: 'None' | 'NodeIP' | undefined;
+  /** "secret/key" of nodeMeshPassword's secretKeyRef. */
+  meshPassword: string | undefined;
+  /** nodeMeshMaxRestartTime, seconds. */
+  meshMaxRestartSeconds: number | undefined;
+}
+
+export interface BgpPeerFact {
+  name: string;
+  /** spec.node: this peering is for that Node only. */
+  node: string | undefined;
+  nodeSelector: Selector | undefined;
+  peerIP: { address: string; port: number | undefined } | undefined;
+  peerSelector: Selector | undefined;
+  asNumber: number | undefined;
+  keepOriginalNextHop: boolean;
+  nextHopMode: 'Auto' | 'Self' | 'Keep';
+  /** "secret/key" of password.secretKeyRef. */
+  password: string | undefined;
+  /** sourceAddress UseNodeIP (the default): the session's source is the Node's address. */
+  useNodeIp: boolean;
+  maxRestartSeconds: number | undefined;
+  /** Fields set that Tortie does not implement (reported, otherwise ignored). */
+  unsupported: string[];
+}
+
 export type Decoded =
   | { kind: 'pool'; name: string; fact: PoolFact | undefined }
   | { kind: 'node'; name: string; fact: NodeFact | undefined }
   | { kind: 'endpoint'; key: string; fact: EndpointFact | undefined }
   | { kind: 'block'; key: string; fact: BlockFact | undefined }
   | { kind: 'felix'; name: string; fact: FelixFact | undefined }
+  | { kind: 'bgpconfig'; name: string; fact: BgpConfigFact | undefined }
+  | { kind: 'bgppeer'; name: string; fact: BgpPeerFact | undefined }
   | { kind: 'ignored' };
 
 export interface DecodeResult {
@@ -136,6 +197,7 @@ function decodePool(name: string, value: string): PoolFact {
     disabled: spec.disabled === true,
     nodeSelector,
     allowsTunnel: spec.allowedUses === undefined || spec.allowedUses.includes('Tunnel'),
+    disableBGPExport: spec.disableBGPExport === true,
   };
 }
 
@@ -178,12 +240,26 @@ function decodeNode(name: string, value: string): NodeFact {
         `spec.vxlanTunnelMACAddr ${JSON.stringify(spec.vxlanTunnelMACAddr)} is not a MAC address`,
       );
   }
+  let asNumber: number | undefined;
+  if (spec.bgp?.asNumber !== undefined) {
+    asNumber = parseASNumber(spec.bgp.asNumber);
+    if (asNumber === undefined || asNumber === 0)
+      fail(`spec.bgp.asNumber ${JSON.stringify(spec.bgp.asNumber)} is not an AS number`);
+  }
+  const clusterId = spec.bgp?.routeReflectorClusterID;
+  if (clusterId !== undefined && clusterId !== '') {
+    const ip = tryParseIP(clusterId);
+    if (!ip || ip.family !== 4)
+      fail(`spec.bgp.routeReflectorClusterID ${JSON.stringify(clusterId)} is not an IPv4 address`);
+  }
   return {
     name,
     labels: { ...(r.metadata?.labels ?? {}) },
     ipv4,
     vxlanTunnelAddress: tunnel,
     vxlanMac: mac,
+    asNumber,
+    routeReflectorClusterId: clusterId === '' ? undefined : clusterId,
   };
 }
 
@@ -269,6 +345,107 @@ function decodeFelix(name: string, value: string): FelixFact {
   };
 }
 
+function optionalAsn(value: unknown, field: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const n =
+    typeof value === 'number' || typeof value === 'string' ? parseASNumber(value) : undefined;
+  if (n === undefined) fail(`${field} ${JSON.stringify(value)} is not an AS number`);
+  return n === 0 ? undefined : n;
+}
+
+function optionalSeconds(value: unknown, field: string): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+  if (ms === undefined || ms < 0) fail(`${field} ${JSON.stringify(value)} is not a duration`);
+  return Math.round(ms / 1000);
+}
+
+function secretRef(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const ref = (value as { secretKeyRef?: { name?: unknown; key?: unknown } }).secretKeyRef;
+  if (!ref) return undefined;
+  return `${typeof ref.name === 'string' ? ref.name : ''}/${typeof ref.key === 'string' ? ref.key : ''}`;
+}
+
+function optionalSelector(value: unknown, field: string): Selector | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') fail(`${field} is not a selector`);
+  try {
+    return parseSelector(value);
+  } catch (err) {
+    fail(`${field}: ${(err as Error).message}`);
+  }
+}
+
+function decodeBgpConfig(name: string, value: string): BgpConfigFact {
+  const spec = resourceJson<BGPConfigurationSpec>(value).spec ?? {};
+  const mesh = spec.nodeToNodeMeshEnabled;
+  if (mesh !== undefined && typeof mesh !== 'boolean')
+    fail('spec.nodeToNodeMeshEnabled is not true or false');
+  const bind = spec.bindMode;
+  if (bind !== undefined && bind !== 'None' && bind !== 'NodeIP')
+    fail(`spec.bindMode ${JSON.stringify(bind)} is not None or NodeIP`);
+  return {
+    name,
+    nodeToNodeMeshEnabled: mesh,
+    asNumber: optionalAsn(spec.asNumber, 'spec.asNumber'),
+    listenPort: optionalInt(spec.listenPort, 'spec.listenPort', 1, 65535),
+    bindMode: bind,
+    meshPassword: secretRef(spec.nodeMeshPassword),
+    meshMaxRestartSeconds: optionalSeconds(
+      spec.nodeMeshMaxRestartTime,
+      'spec.nodeMeshMaxRestartTime',
+    ),
+  };
+}
+
+/** "192.0.2.1", "192.0.2.1:179" (IPv4 only; IPv6 peers are not supported yet). */
+function peerAddress(text: unknown): { address: string; port: number | undefined } {
+  if (typeof text !== 'string') fail('spec.peerIP is not a string');
+  const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
+  const ip = m ? tryParseIP(m[1]!) : undefined;
+  if (!m || !ip || ip.family !== 4)
+    fail(`spec.peerIP ${JSON.stringify(text)} is not an IPv4 address`);
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535))
+    fail(`spec.peerIP ${JSON.stringify(text)}: port out of range`);
+  return { address: formatIP(ip), port };
+}
+
+function decodeBgpPeer(name: string, value: string): BgpPeerFact {
+  const spec = resourceJson<BGPPeerSpec>(value).spec ?? fail('no spec');
+  const mode = spec.nextHopMode ?? 'Auto';
+  if (mode !== 'Auto' && mode !== 'Self' && mode !== 'Keep')
+    fail(`spec.nextHopMode ${JSON.stringify(mode)} is not Auto, Self or Keep`);
+  const unsupported: string[] = [];
+  if (spec.localASNumber !== undefined) unsupported.push('localASNumber');
+  if (spec.localWorkloadSelector) unsupported.push('localWorkloadSelector');
+  if (spec.ttlSecurity) unsupported.push('ttlSecurity');
+  if (spec.filters?.length) unsupported.push('filters');
+  if (spec.keepaliveTime) unsupported.push('keepaliveTime');
+  if (spec.reachableBy) unsupported.push('reachableBy');
+  if (spec.numAllowedLocalASNumbers) unsupported.push('numAllowedLocalASNumbers');
+  const fact: BgpPeerFact = {
+    name,
+    node: typeof spec.node === 'string' && spec.node !== '' ? spec.node : undefined,
+    nodeSelector: optionalSelector(spec.nodeSelector, 'spec.nodeSelector'),
+    peerIP: spec.peerIP === undefined || spec.peerIP === '' ? undefined : peerAddress(spec.peerIP),
+    peerSelector: optionalSelector(spec.peerSelector, 'spec.peerSelector'),
+    asNumber: optionalAsn(spec.asNumber, 'spec.asNumber'),
+    keepOriginalNextHop: spec.keepOriginalNextHop === true,
+    nextHopMode: mode,
+    password: secretRef(spec.password),
+    useNodeIp: spec.sourceAddress !== 'None',
+    maxRestartSeconds: optionalSeconds(spec.maxRestartTime, 'spec.maxRestartTime'),
+    unsupported,
+  };
+  if (fact.peerIP === undefined && fact.peerSelector === undefined)
+    fail('neither spec.peerIP nor spec.peerSelector is set');
+  if (fact.peerIP !== undefined && fact.asNumber === undefined)
+    fail('spec.asNumber is required with spec.peerIP');
+  return fact;
+}
+
 function classify(key: string): Decoded {
   if (key.startsWith(POOLS))
     return { kind: 'pool', name: key.slice(POOLS.length), fact: undefined };
@@ -278,6 +455,10 @@ function classify(key: string): Decoded {
     return { kind: 'endpoint', key: key.slice(WEPS.length), fact: undefined };
   if (key.startsWith(FELIX))
     return { kind: 'felix', name: key.slice(FELIX.length), fact: undefined };
+  if (key.startsWith(BGPCONFIGS))
+    return { kind: 'bgpconfig', name: key.slice(BGPCONFIGS.length), fact: undefined };
+  if (key.startsWith(BGPPEERS))
+    return { kind: 'bgppeer', name: key.slice(BGPPEERS.length), fact: undefined };
   if (/^\/calico\/ipam\/v2\/assignment\/ipv4\/block\/[^/]+$/.test(key))
     return { kind: 'block', key, fact: undefined };
   return { kind: 'ignored' };
@@ -288,7 +469,11 @@ export function decodeUpdate(key: string, value: string | undefined): DecodeResu
   const c = classify(key);
   if (c.kind === 'ignored' || value === undefined) return { decoded: c, error: undefined };
   if (
-    (c.kind === 'pool' || c.kind === 'node' || c.kind === 'felix') &&
+    (c.kind === 'pool' ||
+      c.kind === 'node' ||
+      c.kind === 'felix' ||
+      c.kind === 'bgpconfig' ||
+      c.kind === 'bgppeer') &&
     (c.name === '' || c.name.includes('/'))
   ) {
     return { decoded: { kind: 'ignored' }, error: undefined };
@@ -305,6 +490,10 @@ export function decodeUpdate(key: string, value: string | undefined): DecodeResu
         return { decoded: { ...c, fact: decodeBlock(key, value) }, error: undefined };
       case 'felix':
         return { decoded: { ...c, fact: decodeFelix(c.name, value) }, error: undefined };
+      case 'bgpconfig':
+        return { decoded: { ...c, fact: decodeBgpConfig(c.name, value) }, error: undefined };
+      case 'bgppeer':
+        return { decoded: { ...c, fact: decodeBgpPeer(c.name, value) }, error: undefined };
     }
   } catch (err) {
     if (err instanceof DecodeError) return { decoded: c, error: err.message };

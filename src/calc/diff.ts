@@ -3,13 +3,15 @@
 // diffing a state against itself gives nothing, and applying the messages of
 // diff(a, b) to a manager that holds a leaves it holding b.
 
-import type {
-  DesiredRoute,
-  DesiredState,
-  LocalEndpoint,
-  MasqueradeSets,
-  Vtep,
-  VxlanSettings,
+import {
+  DEFAULT_BGP_ASN,
+  type BgpDesired,
+  type DesiredRoute,
+  type DesiredState,
+  type LocalEndpoint,
+  type MasqueradeSets,
+  type Vtep,
+  type VxlanSettings,
 } from './types.js';
 
 export type DataplaneMessage =
@@ -38,7 +40,22 @@ export function emptyDesiredState(node: string): DesiredState {
       natPoolsV6: [],
     },
     tunnelPools: [],
+    bgp: emptyBgp(),
     problems: [],
+  };
+}
+
+/** BGP off: no speaker, no peers, nothing originated. */
+export function emptyBgp(): BgpDesired {
+  return {
+    enabled: false,
+    asn: DEFAULT_BGP_ASN,
+    routerId: undefined,
+    listen: { host: '0.0.0.0', port: 179 },
+    clusterId: undefined,
+    peers: [],
+    originate: [],
+    noProgram: [],
   };
 }
 

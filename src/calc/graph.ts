@@ -4,6 +4,7 @@
 //                                                        ├─► VXLAN resolver ──────► vxlan, vteps, tunnelPools
 //                                                        ├─► masquerade ──────────► masquerade sets
 //                                                        ├─► endpoints ───────────► localEndpoints
+//                                                        ├─► BGP peerings ────────► bgp (peers, prefixes)
 //                                                        └─► problems (ipip, conflicts, bad values)
 //
 // Pure and synchronous: no I/O, no clock, no randomness. The indexes hold
@@ -12,8 +13,11 @@
 // several orders to hold this). snapshot() is cheap enough to run after
 // every batch of updates: it is linear in blocks, allocations and endpoints.
 
+import { bgpDesired } from './bgp-peers.js';
 import {
   decodeUpdate,
+  type BgpConfigFact,
+  type BgpPeerFact,
   type BlockFact,
   type EndpointFact,
   type FelixFact,
@@ -23,7 +27,14 @@ import {
 import type { CalcIndex } from './index-state.js';
 import { encapsulationProblems, resolveRoutes } from './l3-route-resolver.js';
 import { masqueradeSets } from './masquerade.js';
-import type { CalcConfig, CalcProblem, DesiredState, KvUpdate, LocalEndpoint } from './types.js';
+import type {
+  BgpMode,
+  CalcConfig,
+  CalcProblem,
+  DesiredState,
+  KvUpdate,
+  LocalEndpoint,
+} from './types.js';
 import { remoteVteps, tunnelPools, vxlanProblems, vxlanSettings } from './vxlan-resolver.js';
 
 function setOrDelete<V>(map: Map<string, V>, key: string, value: V | undefined): boolean {
@@ -41,11 +52,15 @@ export class CalcGraph implements CalcIndex {
   readonly blocks = new Map<string, BlockFact>();
   readonly felix = new Map<string, FelixFact>();
   readonly invalid = new Map<string, string>();
+  readonly bgpMode: BgpMode;
+  readonly bgpConfigs = new Map<string, BgpConfigFact>();
+  readonly bgpPeers = new Map<string, BgpPeerFact>();
   private changed = true;
 
   constructor(config: CalcConfig) {
     this.nodeName = config.nodeName;
     this.kernelHasIpip = config.kernelHasIpip;
+    this.bgpMode = config.bgp ?? 'auto';
   }
 
   /** Whether anything changed since the last snapshot(). */
@@ -82,6 +97,12 @@ export class CalcGraph implements CalcIndex {
           this.changed = setOrDelete(this.felix, decoded.name, decoded.fact) || this.changed;
         break;
       }
+      case 'bgpconfig':
+        this.changed = setOrDelete(this.bgpConfigs, decoded.name, decoded.fact) || this.changed;
+        break;
+      case 'bgppeer':
+        this.changed = setOrDelete(this.bgpPeers, decoded.name, decoded.fact) || this.changed;
+        break;
     }
   }
 
@@ -126,7 +147,8 @@ function invalidValues(index: CalcIndex): CalcProblem[] {
 }
 
 export function computeDesiredState(index: CalcIndex): DesiredState {
-  const { routes, problems: routeProblems } = resolveRoutes(index);
+  const bgp = bgpDesired(index);
+  const { routes, problems: routeProblems } = resolveRoutes(index, bgp.desired.enabled);
   const vxlan = vxlanSettings(index);
   const self = index.nodes.get(index.nodeName);
   const problems = [
@@ -135,6 +157,7 @@ export function computeDesiredState(index: CalcIndex): DesiredState {
     ...vxlanProblems(index, vxlan),
     ...addressConflicts(index),
     ...invalidValues(index),
+    ...bgp.problems,
   ].sort((a, b) =>
     a.kind < b.kind
       ? -1
@@ -155,6 +178,7 @@ export function computeDesiredState(index: CalcIndex): DesiredState {
     vteps: remoteVteps(index),
     masquerade: masqueradeSets(index),
     tunnelPools: tunnelPools(index),
+    bgp: bgp.desired,
     problems,
   };
 }

@@ -4,7 +4,16 @@
 // indexes.
 
 import { cidrContainsCidr, compareCidr, type Cidr } from '../model/cidr.js';
-import type { BlockFact, EndpointFact, FelixFact, NodeFact, PoolFact } from './decode.js';
+import type {
+  BgpConfigFact,
+  BgpPeerFact,
+  BlockFact,
+  EndpointFact,
+  FelixFact,
+  NodeFact,
+  PoolFact,
+} from './decode.js';
+import type { BgpMode } from './types.js';
 
 export interface CalcIndex {
   readonly nodeName: string;
@@ -18,6 +27,11 @@ export interface CalcIndex {
   readonly felix: ReadonlyMap<string, FelixFact>;
   /** Keys whose value could not be decoded, with the reason. */
   readonly invalid: ReadonlyMap<string, string>;
+  /** The BGP node option. */
+  readonly bgpMode: BgpMode;
+  /** Every BGPConfiguration ("default", "node.<name>"), by name. */
+  readonly bgpConfigs: ReadonlyMap<string, BgpConfigFact>;
+  readonly bgpPeers: ReadonlyMap<string, BgpPeerFact>;
 }
 
 /** The most specific pool holding the block; ties go to the name that sorts first. */

@@ -11,6 +11,10 @@
 //   address borrowed by peer Q  dst/32 as for a block of Q's (a borrowed tunnel
 //   (allocation node != block)  address: dst/32 dev vxlan.calico, it is the VTEP)
 //
+// With BGP on, the unencapsulated case ("via P's address") is left to BGP:
+// the peers advertise their blocks and borrowed /32s, and the agent
+// programs what it learns. Encapsulated pools stay the calculation's.
+//
 // "In this host's subnet" uses the prefix length recorded on this host's Node
 // (Tortie records the real one; Calico's /32 would make every peer remote).
 // One route per destination: a local workload wins over anything else for
@@ -42,7 +46,10 @@ class Resolver {
   private readonly problems = new Map<string, CalcProblem>();
   private readonly self: NodeFact | undefined;
 
-  constructor(private readonly index: CalcIndex) {
+  constructor(
+    private readonly index: CalcIndex,
+    private readonly bgp: boolean,
+  ) {
     this.self = localNode(index);
   }
 
@@ -75,6 +82,8 @@ class Resolver {
     dst: string,
     tunnelAddress: boolean,
   ): RouteTarget | undefined {
+    // Learned over BGP and programmed by the agent.
+    if (this.bgp && pool.vxlanMode === 'Never' && !ipipInUse(pool)) return undefined;
     const peer = this.index.nodes.get(peerName);
     if (!peer || !peer.ipv4) {
       this.problem({
@@ -169,8 +178,9 @@ class Resolver {
   }
 }
 
-export function resolveRoutes(index: CalcIndex): RouteResolution {
-  return new Resolver(index).resolve();
+/** `bgp`: BGP runs on this host and routes the unencapsulated pools. */
+export function resolveRoutes(index: CalcIndex, bgp = false): RouteResolution {
+  return new Resolver(index, bgp).resolve();
 }
 
 /**

@@ -14,7 +14,14 @@ export interface CalcConfig {
   nodeName: string;
   /** Whether the kernel can make ipip devices (probed by the agent at start). */
   kernelHasIpip: boolean;
+  /**
+   * BGP (the node option): `on`, `off`, or `auto` (the default) — on once a
+   * BGPConfiguration named "default" exists.
+   */
+  bgp?: BgpMode;
 }
+
+export type BgpMode = 'auto' | 'on' | 'off';
 
 export type EncapsulationMode = 'Never' | 'Always' | 'CrossSubnet';
 
@@ -94,7 +101,13 @@ export type CalcProblemKind =
   /** A block whose pool is gone, or whose host has no Node. */
   | 'unroutable-block'
   /** Another Node claims this host's address. */
-  | 'address-conflict';
+  | 'address-conflict'
+  /** BGP is on but cannot run here (no IPv4 address on this host's Node). */
+  | 'bgp-no-address'
+  /** A BGPPeer field Tortie does not implement; the rest of the peering is made. */
+  | 'bgp-unsupported'
+  /** A BGPPeer's peerSelector matched a Node without an IPv4 address. */
+  | 'bgp-peer-unresolved';
 
 export interface CalcProblem {
   kind: CalcProblemKind;
@@ -120,9 +133,61 @@ export interface DesiredState {
   masquerade: MasqueradeSets;
   /** VXLAN pools that select this host: it needs a tunnel address from one of them. */
   tunnelPools: string[];
+  /** BGP: the speaker's settings, peers and originated prefixes. */
+  bgp: BgpDesired;
   /** Sorted by kind, subject. */
   problems: CalcProblem[];
 }
+
+/** As `calicoctl node status` names them: node-to-node mesh, global, node specific, route reflector. */
+export type BgpPeerType = 'mesh' | 'global' | 'node' | 'rr';
+
+/** One BGP session this host should have. */
+export interface BgpPeerWanted {
+  /** IPv4 address of the peer. */
+  address: string;
+  port: number;
+  asn: number;
+  type: BgpPeerType;
+  /** Where it comes from: "node-to-node mesh" or "BGPPeer <name>". */
+  source: string;
+  /** The peer's Node, when the peer is a Tortie host (mesh, peerSelector). */
+  node: string | undefined;
+  /** Wait for the peer to connect (Calico: the side whose peer has the lexically greater address). */
+  passive: boolean;
+  /** We reflect to it (we are a route reflector, it is a Node of the same AS outside our cluster). */
+  routeReflectorClient: boolean;
+  keepOriginalNextHop: boolean;
+  nextHopSelf: boolean;
+  /** Use this host's address as the session's source (BGPPeer sourceAddress UseNodeIP). */
+  useNodeIp: boolean;
+  /** Longest time we keep its routes while it restarts, seconds (maxRestartTime). */
+  maxRestartSeconds: number | undefined;
+  /** A TCP MD5 password is configured ("secret/key"). */
+  password: string | undefined;
+}
+
+export interface BgpDesired {
+  /** Whether this host runs BGP (the node option, else whether BGPConfiguration "default" exists). */
+  enabled: boolean;
+  /** Our AS: the Node's spec.bgp.asNumber, else BGPConfiguration's, else 64512. */
+  asn: number;
+  /** This host's IPv4 address: router id and "self" next hop. Undefined: BGP cannot run. */
+  routerId: string | undefined;
+  /** Where the speaker listens (bindMode NodeIP: the host address; else every address). */
+  listen: { host: string; port: number };
+  /** Set when this Node is a route reflector. */
+  clusterId: string | undefined;
+  /** Sorted by address; at most one per address. */
+  peers: BgpPeerWanted[];
+  /** Our prefixes: affine blocks and borrowed /32s, not of disableBGPExport pools. Sorted. */
+  originate: string[];
+  /** Learned routes inside these CIDRs are not programmed: their pools are encapsulated and the calculation routes them. */
+  noProgram: string[];
+}
+
+/** Calico's default AS number. */
+export const DEFAULT_BGP_ASN = 64512;
 
 /** Felix's VXLAN defaults. */
 export const DEFAULT_VXLAN_VNI = 4096;

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { agentHostProcess, agentsReport, waitForAgents } from '../lab/agents.js';
+import { agentHostProcess, agentsReport, waitForAgents, waitForBgp } from '../lab/agents.js';
 import { formatStatus } from '../lab/format.js';
 import {
   labDown,
@@ -51,6 +51,21 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
     .option('--workloads <n>', 'workloads per host', integer, 2)
     .option('--topology <t>', `underlay: ${TOPOLOGIES.join(' | ')}`, 'flat')
     .option('--encap <e>', `pool encapsulation: ${ENCAPS.join(' | ')}`, 'none')
+    .option(
+      '--bgp',
+      'the hosts peer over BGP (full mesh; racks always do) instead of programming routes to each other directly',
+    )
+    .option('--racks <n>', 'racks topology: how many racks', integer, 2)
+    .option(
+      '--hosts-per-rack <n>',
+      'racks topology: hosts per rack (the first reflects)',
+      integer,
+      2,
+    )
+    .option(
+      '--external-router',
+      'a BIRD 2 data-centre gateway peering with the hosts (or reflectors), and an outside namespace behind it',
+    )
     .option('--datastore <url>', 'a shared datastore (default: embedded, in the lab directory)')
     .option(
       '--cni-plugin <path>',
@@ -65,13 +80,21 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
         encap: string;
         datastore?: string;
         cniPlugin?: string;
+        bgp?: boolean;
+        racks: number;
+        hostsPerRack: number;
+        externalRouter?: boolean;
       }>();
+      const racks = opts.topology === 'racks';
       const state = await labUp(labCtx(true), {
         name: opts.name,
-        hosts: opts.hosts,
+        hosts: racks ? opts.racks * opts.hostsPerRack : opts.hosts,
         workloads: opts.workloads,
         topology: opts.topology as Topology,
         encap: opts.encap as Encap,
+        ...(opts.bgp ? { bgp: true } : {}),
+        ...(racks ? { racks: opts.racks, hostsPerRack: opts.hostsPerRack } : {}),
+        ...(opts.externalRouter ? { externalRouter: true } : {}),
         ...(opts.datastore ? { datastore: opts.datastore } : {}),
         ...(opts.cniPlugin ? { plugin: pluginAt(opts.cniPlugin) } : {}),
         hostProcesses: [agentHostProcess({ root: labRoot() })],
@@ -79,6 +102,7 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
       print('');
       print(formatStatus(state));
       await waitForAgents(state);
+      if (state.bgp) await waitForBgp(state);
       print('');
       print((await agentsReport(labCtx(), state)).text);
       print('');
@@ -159,7 +183,7 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
     .description(
       "run a command in a host's or workload's network namespace: lab exec NAME -- CMD...",
     )
-    .argument('<node>', 'a host, a workload, "router" or "underlay"')
+    .argument('<node>', 'a host, a workload, "router", "underlay", "gateway" or "outside"')
     .argument('<command...>', 'the command, after --')
     .option('--name <lab>', NAME_HELP, DEFAULT_LAB_NAME)
     .action(async (node: string, argv: string[], opts: LabOpt) => {

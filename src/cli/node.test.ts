@@ -76,6 +76,96 @@ describe('tortie node status', () => {
     assert.match(text, /host2: error ipip-unsupported: IPPool old has ipipMode Always/);
   });
 
+  it('shows BGP like calicoctl node status: peers with type, state, since, info; the routes learned', () => {
+    const since = new Date().toISOString();
+    const peer = {
+      port: 179,
+      passive: false,
+      routeReflectorClient: false,
+      since,
+      prefixesReceived: 1,
+      prefixesAccepted: 1,
+      prefixesStale: 0,
+      prefixesAdvertised: 1,
+      gracefulRestart: true,
+    };
+    const text = formatNodeStatus(
+      [],
+      [
+        status('host2', {
+          bgp: {
+            enabled: true,
+            running: true,
+            asn: 65001,
+            routerId: '172.31.1.12',
+            clusterId: undefined,
+            listening: '172.31.1.12:179',
+            restarting: false,
+            peers: [
+              {
+                ...peer,
+                address: '172.31.1.11',
+                asn: 65001,
+                type: 'rr',
+                source: 'BGPPeer rack1-to-reflector',
+                state: 'Established',
+                info: 'Established',
+              },
+              {
+                ...peer,
+                address: '172.31.9.9',
+                asn: 65009,
+                type: 'node',
+                source: 'BGPPeer tor',
+                state: 'Idle',
+                since: new Date(0).toISOString(),
+                info: 'TCP MD5 is not available',
+              },
+            ],
+            originated: 1,
+            learned: [
+              {
+                prefix: '10.244.1.0/26',
+                nextHop: '172.31.2.13',
+                via: '172.31.1.11',
+                peer: '172.31.1.11',
+                stale: false,
+              },
+              {
+                prefix: '10.250.0.0/26',
+                nextHop: '172.31.1.13',
+                via: undefined,
+                peer: '172.31.1.11',
+                stale: true,
+                skipped: 'in encapsulated pool 10.250.0.0/16: routed by the calculation',
+              },
+            ],
+            learnedCount: 2,
+            retained: 0,
+            errors: ['peer 172.31.9.9: TCP MD5 is not available'],
+          },
+        }),
+      ],
+    );
+    assert.match(text, /host2: BGP speaker running, AS 65001, router id 172\.31\.1\.12/);
+    assert.match(text, /\| PEER ADDRESS \| +PEER TYPE +\| STATE \| +SINCE +\| +INFO +\|/);
+    assert.match(
+      text,
+      /\| 172\.31\.1\.11 +\| route reflector \| up +\| \d\d:\d\d:\d\d \| Established +\|/,
+    );
+    assert.match(
+      text,
+      /\| 172\.31\.9\.9 +\| node specific +\| down +\| - +\| Idle TCP MD5 is not available \|/,
+    );
+    assert.match(text, /IPv4 routes learned \(2\), 1 originated/);
+    assert.match(
+      text,
+      /\| 10\.244\.1\.0\/26 +\| 172\.31\.2\.13 \| 172\.31\.1\.11 +\| via 172\.31\.1\.11/,
+    );
+    assert.match(text, /172\.31\.1\.11 \(stale\) \| in encapsulated pool/);
+    assert.match(text, /error: peer 172\.31\.9\.9: TCP MD5 is not available/);
+  });
+
   it('reads Nodes and agent reports from the datastore', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tortie-node-cli-'));
     const ds = await openDatastore(`sqlite:${join(dir, 'ds.db')}`);

@@ -5,9 +5,12 @@ import { pino, type Logger } from 'pino';
 import { Agent, defaultNodeName } from '../agent/agent.js';
 import { parseAutodetectMethod, parseHostAddress } from '../agent/autodetect.js';
 import { AgentMetrics } from '../agent/metrics.js';
+import type { BgpStatus } from '../agent/bgp.js';
 import { readStatuses, type AgentStatus } from '../agent/status.js';
+import type { BgpMode } from '../calc/types.js';
 import { startCniServer } from '../cni/server.js';
 import { LinuxKernel } from '../dataplane/kernel.js';
+import { PolicyAgentHook } from '../dataplane/policy/agent-hook.js';
 import { openDatastore } from '../datastore/open.js';
 import { ResourceStore } from '../datastore/resources.js';
 import type { NodeSpec } from '../model/resource.js';
@@ -26,6 +29,10 @@ export interface NodeRunOptions {
   resyncInterval: number;
   routeGrace: number;
   logLevel: string;
+  /** Enforce network policy (default true; `--no-policy` turns it off). */
+  policy?: boolean;
+  /** BGP: auto (on once BGPConfiguration "default" exists), on, off. */
+  bgp?: BgpMode;
 }
 
 function port(value: string): number {
@@ -33,6 +40,12 @@ function port(value: string): number {
   if (!Number.isInteger(n) || n < -1 || n > 65535)
     throw new InvalidArgumentError('a port number, 0 for any free port, -1 for none.');
   return n;
+}
+
+function bgpMode(value: string): BgpMode {
+  if (value !== 'auto' && value !== 'on' && value !== 'off')
+    throw new InvalidArgumentError('auto, on or off.');
+  return value;
 }
 
 function seconds(value: string): number {
@@ -53,6 +66,7 @@ export async function runAgent(
   const autodetect = parseAutodetectMethod(opts.ipAutodetectionMethod);
   const datastore = await openDatastore(opts.datastore);
   const kernel = new LinuxKernel();
+  const policy = opts.policy === false ? undefined : new PolicyAgentHook({ nodeName });
   const agent = new Agent(
     {
       nodeName,
@@ -62,12 +76,16 @@ export async function runAgent(
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
       resyncIntervalMs: opts.resyncInterval * 1000,
       routeGraceMs: opts.routeGrace * 1000,
+      ...(opts.bgp !== undefined ? { bgp: opts.bgp } : {}),
     },
     {
       datastore,
       kernel,
       log,
       metrics: new AgentMetrics({ processMetrics: true }),
+      extensions: policy
+        ? [{ name: 'policy', prefixes: PolicyAgentHook.prefixes, hook: policy }]
+        : [],
       services:
         opts.cniSocket === ''
           ? undefined
@@ -92,6 +110,7 @@ export async function runAgent(
     log.info({ signal }, 'stopping; the kernel is left as it is');
   } finally {
     await agent.stop().catch((err: Error) => log.error({ err: err.message }, 'stop failed'));
+    policy?.close();
     await datastore.close().catch(() => undefined);
   }
 }
@@ -143,7 +162,92 @@ export function formatNodeStatus(
         .trimEnd(),
     )
     .join('\n');
-  return table + '\n' + (problems.length ? '\n' + problems.join('\n') + '\n' : '');
+  const bgp = names.flatMap((name) => {
+    const b = byNode.get(name)?.bgp;
+    return b ? [formatBgpStatus(name, b)] : [];
+  });
+  return (
+    table +
+    '\n' +
+    (problems.length ? '\n' + problems.join('\n') + '\n' : '') +
+    (bgp.length ? '\n' + bgp.join('\n') : '')
+  );
+}
+
+const PEER_TYPES: Record<BgpStatus['peers'][number]['type'], string> = {
+  mesh: 'node-to-node mesh',
+  global: 'global',
+  node: 'node specific',
+  rr: 'route reflector',
+};
+
+/** A table with calicoctl's borders. */
+function boxed(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const rule = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
+  const line = (r: string[], center = false) =>
+    '| ' +
+    r
+      .map((c, i) => {
+        const w = widths[i]!;
+        if (!center) return c.padEnd(w);
+        const left = Math.floor((w - c.length) / 2);
+        return (' '.repeat(left) + c).padEnd(w);
+      })
+      .join(' | ') +
+    ' |';
+  return [rule, line(header, true), rule, ...rows.map((r) => line(r)), rule].join('\n');
+}
+
+function clock(iso: string): string {
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t) || t <= 0) return '-';
+  const d = new Date(t);
+  const today = new Date();
+  const hms = d.toISOString().slice(11, 19);
+  return d.toDateString() === today.toDateString() ? hms : d.toISOString().slice(0, 10);
+}
+
+/** One host's BGP part of `tortie node status`, after `calicoctl node status`. */
+export function formatBgpStatus(node: string, b: BgpStatus): string {
+  const head = b.running
+    ? `${node}: BGP speaker running, AS ${b.asn}, router id ${b.routerId}` +
+      (b.clusterId ? `, route reflector (cluster ${b.clusterId})` : '') +
+      (b.listening ? `, listening on ${b.listening}` : '') +
+      (b.restarting ? `, graceful restart in progress (${b.retained} routes kept)` : '')
+    : `${node}: BGP on, speaker not running`;
+  const peers = b.peers.map((p) => [
+    p.address + (p.port !== 179 ? `:${p.port}` : ''),
+    PEER_TYPES[p.type] + (p.routeReflectorClient ? ' (rr client)' : ''),
+    p.state === 'Established' ? 'up' : p.state === 'Idle' ? 'down' : 'start',
+    p.state === 'Established' || Date.parse(p.since) > 0 ? clock(p.since) : '-',
+    p.state === 'Established'
+      ? `Established${p.prefixesStale ? ` (${p.prefixesStale} stale)` : ''}`
+      : `${p.state}${p.info ? ` ${p.info}` : ''}`,
+  ]);
+  const parts = [head, '', 'IPv4 BGP status'];
+  parts.push(
+    peers.length
+      ? boxed(['PEER ADDRESS', 'PEER TYPE', 'STATE', 'SINCE', 'INFO'], peers)
+      : 'No IPv4 peers found.',
+  );
+  parts.push('', `IPv4 routes learned (${b.learnedCount}), ${b.originated} originated`);
+  if (b.learned.length > 0) {
+    parts.push(
+      boxed(
+        ['PREFIX', 'NEXT HOP', 'PEER', 'KERNEL'],
+        b.learned.map((r) => [
+          r.prefix,
+          r.nextHop,
+          r.peer + (r.stale ? ' (stale)' : ''),
+          r.skipped ?? `via ${r.via}`,
+        ]),
+      ),
+    );
+  }
+  for (const e of b.errors) parts.push(`error: ${e}`);
+  return parts.join('\n') + '\n';
 }
 
 /** `tortie node …`. */
@@ -185,6 +289,13 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
       30,
     )
     .option('--route-grace <seconds>', 'how long a stray workload route is left alone', seconds, 10)
+    .option('--no-policy', 'do not enforce network policy (no nftables table inet tortie-policy)')
+    .option(
+      '--bgp <mode>',
+      'BGP: auto (on once BGPConfiguration "default" exists) | on | off (routes to peers programmed directly)',
+      bgpMode,
+      'auto',
+    )
     .option(
       '--log-level <level>',
       'trace | debug | info | warn | error',
@@ -198,7 +309,7 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
   node
     .command('status')
     .description(
-      "every host: its agent's readiness, routes, endpoints, VXLAN, and problems (such as ipip pools)",
+      "every host: its agent's readiness, routes, endpoints, VXLAN, BGP peers and learned routes, and problems (such as ipip pools)",
     )
     .option('--name <node>', 'only this host')
     .option('-o, --output <format>', 'text | json', 'text')

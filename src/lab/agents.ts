@@ -137,6 +137,43 @@ export async function waitForAgents(
   }
 }
 
+/**
+ * BGP labs: waits until every host's agent reports every BGP peer
+ * Established (the external router's sessions included), then a moment for
+ * the first UPDATEs to reach the kernels; throws with the sessions still
+ * down.
+ */
+export async function waitForBgp(
+  state: LabState,
+  opts: { timeoutMs?: number } = {},
+): Promise<AgentStatus[]> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  const ds = await openDatastore(state.datastore.url);
+  try {
+    for (;;) {
+      const statuses = await readStatuses(ds);
+      const byNode = new Map(statuses.map((s) => [s.node, s]));
+      const down: string[] = [];
+      for (const h of state.hosts) {
+        const b = byNode.get(h.name)?.bgp;
+        if (!b || !b.running) down.push(`${h.name}: no BGP speaker yet`);
+        else
+          for (const p of b.peers)
+            if (p.state !== 'Established')
+              down.push(`${h.name} → ${p.address}: ${p.state} ${p.info}`.trim());
+      }
+      if (down.length === 0) {
+        await new Promise((r) => setTimeout(r, 500));
+        return statuses;
+      }
+      if (Date.now() > deadline) throw new LabError(`BGP sessions not up: ${down.join('; ')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await ds.close();
+  }
+}
+
 /** What `lab up` shows once the agents run: the reachability matrix and each host's routes. */
 export async function agentsReport(
   ctx: LabContext,

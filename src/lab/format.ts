@@ -24,6 +24,14 @@ export function formatLabels(labels: Record<string, string>): string {
     .join(',');
 }
 
+function gatewayKind(state: LabState, gateway: string): string {
+  if (state.router) return ' (router)';
+  if (state.gateway?.address === gateway) return ' (external router)';
+  const host = state.hosts.find((h) => h.address === gateway || h.coreAddress === gateway);
+  if (host) return ` (${host.name})`;
+  return ' (bridge)';
+}
+
 export function formatStatus(state: LabState): string {
   const parts: string[] = [];
   const phase =
@@ -32,7 +40,13 @@ export function formatStatus(state: LabState): string {
       : `  [${state.phase}: incomplete; run tortie lab down --name ${state.name}]`;
   parts.push(
     `lab ${state.name}: ${state.topology}, encapsulation ${state.encap}, pool ${state.pool.cidr} (/${state.pool.blockSize} blocks)${phase}\n` +
-      `datastore: ${state.datastore.url}${state.datastore.embedded ? ' (embedded)' : ''}\n`,
+      `datastore: ${state.datastore.url}${state.datastore.embedded ? ' (embedded)' : ''}\n` +
+      (state.bgp
+        ? `BGP: ${state.racks ? `${state.racks.count} racks of ${state.racks.hostsPerRack}, one AS per rack, a route reflector each` : 'full mesh, AS 64512'}\n`
+        : '') +
+      (state.gateway
+        ? `external router: ${state.gateway.address} AS ${state.gateway.asNumber} (BIRD 2 in ${state.gateway.netns}, birdc -s ${state.gateway.socket}), outside ${state.gateway.outside.address} (${state.gateway.outside.cidr}) in ${state.gateway.outside.netns}\n`
+        : ''),
   );
   parts.push(
     table([
@@ -40,7 +54,7 @@ export function formatStatus(state: LabState): string {
       ...state.underlay.map((s) => [
         String(s.segment),
         s.cidr,
-        `${s.gateway}${state.router ? ' (router)' : ' (bridge)'}`,
+        `${s.gateway}${gatewayKind(state, s.gateway)}`,
         s.netns,
         s.bridge,
       ]),
@@ -50,9 +64,9 @@ export function formatStatus(state: LabState): string {
     table([
       ['HOST', 'ADDRESS', 'SEGMENT', 'NETNS', 'PROCESSES'],
       ...state.hosts.map((h) => [
-        h.name,
-        `${h.address}/${h.prefixLength}`,
-        String(h.segment),
+        h.name + (h.routeReflector ? ' (rr)' : ''),
+        `${h.address}/${h.prefixLength}${h.coreAddress ? ` core ${h.coreAddress}` : ''}`,
+        String(h.segment) + (h.asNumber !== undefined ? ` AS ${h.asNumber}` : ''),
         h.netns,
         state.processes
           .filter((p) => p.host === h.name)

@@ -24,6 +24,8 @@ import { Command, CommanderError } from 'commander';
 import { CliError, type CliContext } from '../cli/context.js';
 import { registerLabCommands } from '../cli/lab.js';
 import type { CniPlugin } from './cni-runtime.js';
+import { openDatastore } from '../datastore/open.js';
+import { ResourceStore } from '../datastore/resources.js';
 import { listResources } from './cluster-resources.js';
 import {
   labDown,
@@ -542,6 +544,18 @@ esac
   it('a shared datastore: down releases the workloads (CNI DEL) and deletes what the lab wrote', async () => {
     const name = freshName();
     const url = `sqlite:${join(scratch, `${name}-shared.db`)}`;
+    // The shared store's own FelixConfiguration is the user's: kept as it is.
+    const users = await openDatastore(url);
+    try {
+      await new ResourceStore(users).create({
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'FelixConfiguration',
+        metadata: { name: 'default' },
+        spec: { defaultEndpointToHostAction: 'Drop' },
+      });
+    } finally {
+      await users.close();
+    }
     const state = await labUp(ctx(), {
       name,
       hosts: 1,
@@ -553,12 +567,16 @@ esac
     });
     assert.deepEqual(state.datastore, { url, embedded: false });
     assert.equal((await listResources(url, 'WorkloadEndpoint')).length, 2);
+    assert.equal((await listResources(url, 'Profile')).length, 1, 'the lab network profile');
     const report = await labDown(ctx(), name);
     assert.equal(report.workloadsDeleted, 2);
-    assert.equal(report.resourcesDeleted, 2);
-    for (const kind of ['WorkloadEndpoint', 'IPPool', 'Node']) {
+    assert.equal(report.resourcesDeleted, 3, 'pool, node and profile');
+    for (const kind of ['WorkloadEndpoint', 'IPPool', 'Node', 'Profile']) {
       assert.deepEqual(await listResources(url, kind), [], kind);
     }
+    const felix = await listResources(url, 'FelixConfiguration');
+    assert.equal(felix.length, 1);
+    assert.equal(felix[0]?.spec?.['defaultEndpointToHostAction'], 'Drop');
     await assertGone(name, state);
   });
 

@@ -16,6 +16,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   applyResources,
+  bgpResources,
+  ensureResources,
+  labPolicyResources,
   deleteResources,
   nodeResource,
   poolResource,
@@ -33,8 +36,9 @@ import {
   type Probe,
 } from './matrix.js';
 import { DATASTORE_FILE, checkLabName, isLabNetns, labDir, netnsPrefix } from './naming.js';
+import { gatewayFiles, gatewayProcess } from './gateway.js';
 import { deleteNetns, listNetns } from './netns.js';
-import { planLab, type PlanOptions, type WorkloadPlan } from './plan.js';
+import { CORE_SEGMENT, planLab, type PlanOptions, type WorkloadPlan } from './plan.js';
 import { readPidfiles, startProcess, stopProcesses, type ProcessSpec } from './processes.js';
 import type { IpRoute } from './routes.js';
 import {
@@ -48,7 +52,7 @@ import {
   type LabState,
   type LabWorkload,
 } from './state.js';
-import { buildHost, buildRouter, buildUnderlay } from './topology.js';
+import { buildGateway, buildHost, buildRouter, buildUnderlay } from './topology.js';
 import { addWorkload, deleteWorkload, netnsPath } from './workloads.js';
 
 export interface LabContext {
@@ -164,6 +168,8 @@ export async function labUp(ctx: LabContext, opts: UpOptions): Promise<LabState>
     processes: [],
     pool: plan.pool,
     resources: [],
+    ...(plan.bgp ? { bgp: true } : {}),
+    ...(plan.racks ? { racks: plan.racks } : {}),
   };
 
   const started = Date.now();
@@ -200,9 +206,12 @@ export async function labUp(ctx: LabContext, opts: UpOptions): Promise<LabState>
       });
 
       await step(
-        plan.router
+        (plan.router
           ? `two L2 segments joined by router ${plan.router.netns}`
-          : `one L2 segment, bridge in ${plan.segments[0]!.netns}`,
+          : plan.racks
+            ? `${plan.racks.count} racks and a core segment, bridges in ${plan.segments[0]!.netns}`
+            : `one L2 segment, bridge in ${plan.segments[0]!.netns}`) +
+          (plan.gateway ? `, external router ${plan.gateway.netns}` : ''),
         async () => {
           const t = Date.now();
           await buildUnderlay(plan.segments, plan.router !== undefined);
@@ -221,6 +230,29 @@ export async function labUp(ctx: LabContext, opts: UpOptions): Promise<LabState>
               addresses: plan.router.legs.map((l) => l.address),
             };
           }
+          if (plan.gateway) {
+            const gw = plan.gateway;
+            await buildGateway(
+              gw,
+              plan.segments.find((s) => s.segment === gw.segment)!,
+            );
+            state.gateway = {
+              netns: gw.netns,
+              address: gw.address,
+              asNumber: gw.asNumber,
+              socket: gatewayFiles(dir).socket,
+              peers: gw.peers.map((p) => p.address),
+              outside: {
+                netns: gw.outside.netns,
+                address: gw.outside.address,
+                cidr: gw.outside.cidr,
+              },
+            };
+            say(
+              ctx,
+              `      external router ${gw.address} (AS ${gw.asNumber}, BIRD 2), outside ${gw.outside.address} in ${gw.outside.netns}`,
+            );
+          }
           for (const seg of plan.segments) {
             say(
               ctx,
@@ -235,7 +267,8 @@ export async function labUp(ctx: LabContext, opts: UpOptions): Promise<LabState>
         const t = Date.now();
         await mapLimit(plan.hosts, 4, async (host) => {
           const segment = plan.segments.find((s) => s.segment === host.segment)!;
-          await buildHost(host, segment);
+          const core = plan.segments.find((s) => s.segment === CORE_SEGMENT);
+          await buildHost(host, segment, core);
           state.hosts.push({
             name: host.name,
             netns: host.netns,
@@ -243,6 +276,11 @@ export async function labUp(ctx: LabContext, opts: UpOptions): Promise<LabState>
             prefixLength: host.prefixLength,
             segment: host.segment,
             gateway: host.gateway,
+            ...(host.rack !== undefined ? { rack: host.rack } : {}),
+            ...(host.asNumber !== undefined ? { asNumber: host.asNumber } : {}),
+            ...(host.routeReflector ? { routeReflector: true } : {}),
+            ...(host.clusterId !== undefined ? { clusterId: host.clusterId } : {}),
+            ...(host.core ? { coreAddress: host.core.address } : {}),
           });
           writeState(dir, state);
           say(
@@ -255,23 +293,49 @@ export async function labUp(ctx: LabContext, opts: UpOptions): Promise<LabState>
       });
 
       await step(`${state.datastore.url}`, async () => {
+        const bgp = plan.bgp ? bgpResources(plan.racks?.count, state.gateway) : [];
         const resources = [
           poolResource(plan.pool),
           ...state.hosts.map((h) => nodeResource(plan.name, h)),
+          ...bgp,
         ];
-        state.resources = await applyResources(state.datastore.url, resources);
+        state.resources = [
+          ...(await applyResources(state.datastore.url, resources)),
+          ...(await ensureResources(state.datastore.url, labPolicyResources())),
+        ];
         say(
           ctx,
           `      IPPool ${plan.pool.name} ${plan.pool.cidr} (vxlanMode ${plan.pool.vxlanMode}), ${state.hosts.length} Node resources`,
         );
+        if (plan.bgp)
+          say(
+            ctx,
+            `      BGP: ${
+              plan.racks
+                ? `one AS per rack (65001…), reflectors ${state.hosts
+                    .filter((h) => h.routeReflector)
+                    .map((h) => h.name)
+                    .join(', ')}`
+                : 'full mesh, AS 64512'
+            }; ${bgp.length - 1} BGPPeer resources`,
+          );
       });
 
       const hostProcesses = opts.hostProcesses ?? [];
       await step(
-        hostProcesses.length === 0
+        hostProcesses.length === 0 && !plan.gateway
           ? 'none yet (the host agent arrives with the next issue)'
-          : hostProcesses.map((p) => p.role).join(', '),
+          : [
+              ...(plan.gateway ? ['gateway (BIRD 2)'] : []),
+              ...hostProcesses.map((p) => p.role),
+            ].join(', '),
         async () => {
+          if (plan.gateway) {
+            const proc = await startProcess(dir, gatewayProcess(dir, plan.gateway));
+            state.processes.push(proc);
+            writeState(dir, state);
+            say(ctx, `      ${proc.name}  pid ${proc.pid}  log ${proc.log}`);
+          }
           for (const spec of hostProcesses) {
             for (const host of state.hosts) {
               const proc = await startProcess(dir, {
@@ -532,7 +596,7 @@ export async function labStartProcess(
 
 export interface LabNode {
   name: string;
-  kind: 'host' | 'workload' | 'router' | 'underlay';
+  kind: 'host' | 'workload' | 'router' | 'underlay' | 'outside';
   netns: string;
 }
 
@@ -543,6 +607,10 @@ export function resolveNode(state: LabState, name: string): LabNode {
   const w = state.workloads.find((x) => x.name === name);
   if (w) return { name, kind: 'workload', netns: w.netns };
   if (name === 'router' && state.router) return { name, kind: 'router', netns: state.router.netns };
+  if (name === 'gateway' && state.gateway)
+    return { name, kind: 'router', netns: state.gateway.netns };
+  if (name === 'outside' && state.gateway)
+    return { name, kind: 'outside', netns: state.gateway.outside.netns };
   if (name === 'underlay' && state.underlay[0])
     return { name, kind: 'underlay', netns: state.underlay[0].netns };
   const names = [...state.hosts.map((h) => h.name), ...state.workloads.map((x) => x.name)];

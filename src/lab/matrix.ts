@@ -3,15 +3,18 @@
 // so a host reaches its own workloads (and they each other and it), and
 // hosts reach each other over the underlay; a workload on another host needs
 // routes that the host agent programs. Once every host runs an agent
-// (a process with role "agent"), every pair is expected to reach.
+// (a process with role "agent"), every pair is expected to reach. With an
+// external router, the outside namespace behind it is one more endpoint: it
+// reaches every host and workload (and they it) once the agents run, since
+// the routes to it are learned over BGP.
 
 import { AGENT_ROLE } from './naming.js';
 import type { LabState } from './state.js';
 
 export interface Endpoint {
   name: string;
-  kind: 'host' | 'workload';
-  /** The host it runs on (itself, for a host). */
+  kind: 'host' | 'workload' | 'outside';
+  /** The host it runs on (itself, for a host; "outside" for the outside namespace). */
   host: string;
   netns: string;
   /** The address pinged: a host's underlay address, a workload's first IPv4. */
@@ -46,7 +49,18 @@ export function endpointsOf(state: LabState): Endpoint[] {
     if (v4)
       workloads.push({ name: w.name, kind: 'workload', host: w.host, netns: w.netns, address: v4 });
   }
-  return [...hosts, ...workloads];
+  const outside: Endpoint[] = state.gateway
+    ? [
+        {
+          name: 'outside',
+          kind: 'outside',
+          host: 'outside',
+          netns: state.gateway.outside.netns,
+          address: state.gateway.outside.address,
+        },
+      ]
+    : [];
+  return [...hosts, ...workloads, ...outside];
 }
 
 export function reachContext(state: LabState): ReachContext {
@@ -59,6 +73,8 @@ export function reachContext(state: LabState): ReachContext {
 }
 
 export function expectation(from: Endpoint, to: Endpoint, ctx: ReachContext): Expectation {
+  if (from.kind === 'outside' || to.kind === 'outside')
+    return ctx.crossHostRouting ? 'reach' : 'needs-agent';
   if (from.host === to.host) return 'reach';
   if (from.kind === 'host' && to.kind === 'host') return 'reach';
   return ctx.crossHostRouting ? 'reach' : 'needs-agent';

@@ -74,6 +74,16 @@ export function routerNetns(lab: string): string {
   return `${netnsPrefix(lab)}rtr`;
 }
 
+/** The external router (BIRD 2), the data-centre gateway. */
+export function gatewayNetns(lab: string): string {
+  return `${netnsPrefix(lab)}gw`;
+}
+
+/** The outside network behind the external router. */
+export function outsideNetns(lab: string): string {
+  return `${netnsPrefix(lab)}ext`;
+}
+
 export function hostNetns(lab: string, host: string): string {
   return `${netnsPrefix(lab)}${host}`;
 }

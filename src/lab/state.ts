@@ -40,6 +40,24 @@ export interface LabHost {
   prefixLength: number;
   segment: number;
   gateway: string;
+  /** racks: its rack, its AS, and for the rack's reflector its cluster id and core address. */
+  rack?: number;
+  asNumber?: number;
+  routeReflector?: boolean;
+  clusterId?: string;
+  coreAddress?: string;
+}
+
+/** The external router (BIRD 2) and the outside namespace behind it. */
+export interface LabGateway {
+  netns: string;
+  address: string;
+  asNumber: number;
+  /** BIRD's control socket: `tortie lab exec gateway -- birdc -s SOCKET show protocols`. */
+  socket: string;
+  /** Where its BGP sessions go: the hosts' (flat) or the reflectors' (racks) addresses. */
+  peers: string[];
+  outside: { netns: string; address: string; cidr: string };
 }
 
 export interface LabWorkload {
@@ -100,6 +118,10 @@ export interface LabState {
   pool: PoolPlan;
   /** What the lab wrote to the datastore itself (not what the plugin wrote). */
   resources: ResourceRef[];
+  /** The hosts run BGP (full mesh, or reflectors per rack). */
+  bgp?: boolean;
+  racks?: { count: number; hostsPerRack: number };
+  gateway?: LabGateway;
 }
 
 export function statePath(dir: string): string {
@@ -159,7 +181,14 @@ export interface LabStatus {
   phase: LabState['phase'];
   underlay: { segment: number; netns: string; bridge: string; cidr: string; gateway: string }[];
   router?: LabRouter;
-  hosts: { name: string; netns: string; address: string; segment: number }[];
+  hosts: {
+    name: string;
+    netns: string;
+    address: string;
+    segment: number;
+    rack?: number;
+    routeReflector?: boolean;
+  }[];
   workloads: {
     name: string;
     host: string;
@@ -171,6 +200,9 @@ export interface LabStatus {
   }[];
   processes: { name: string; role: string; host?: string; pid: number; log: string }[];
   pool: PoolPlan;
+  bgp?: boolean;
+  racks?: { count: number; hostsPerRack: number };
+  gateway?: LabGateway;
 }
 
 export function statusOf(state: LabState): LabStatus {
@@ -188,11 +220,13 @@ export function statusOf(state: LabState): LabStatus {
       gateway,
     })),
     ...(state.router ? { router: state.router } : {}),
-    hosts: state.hosts.map(({ name, netns, address, segment }) => ({
+    hosts: state.hosts.map(({ name, netns, address, segment, rack, routeReflector }) => ({
       name,
       netns,
       address,
       segment,
+      ...(rack !== undefined ? { rack } : {}),
+      ...(routeReflector ? { routeReflector } : {}),
     })),
     workloads: state.workloads.map((w) => ({
       name: w.name,
@@ -211,6 +245,9 @@ export function statusOf(state: LabState): LabStatus {
       log,
     })),
     pool: state.pool,
+    ...(state.bgp ? { bgp: true } : {}),
+    ...(state.racks ? { racks: state.racks } : {}),
+    ...(state.gateway ? { gateway: state.gateway } : {}),
   };
 }
 

@@ -7,6 +7,8 @@
 
 import { formatCidr, parseCidr } from '../../model/cidr.js';
 import {
+  BGPCONFIGURATION,
+  BGPPEER,
   FELIXCONFIGURATION,
   IPPOOL,
   NODE,
@@ -39,6 +41,7 @@ export function pool(
     natOutgoing?: boolean;
     disabled?: boolean;
     nodeSelector?: string;
+    disableBGPExport?: boolean;
   } = {},
 ): [string, string][] {
   return [
@@ -56,6 +59,7 @@ export function pool(
           natOutgoing: opts.natOutgoing ?? false,
           disabled: opts.disabled ?? false,
           nodeSelector: opts.nodeSelector ?? 'all()',
+          ...(opts.disableBGPExport ? { disableBGPExport: true } : {}),
         },
       }),
     ],
@@ -65,7 +69,13 @@ export function pool(
 export function node(
   name: string,
   address: string,
-  opts: { tunnel?: string; mac?: string; labels?: Record<string, string> } = {},
+  opts: {
+    tunnel?: string;
+    mac?: string;
+    labels?: Record<string, string>;
+    asNumber?: number;
+    rrClusterId?: string;
+  } = {},
 ): [string, string][] {
   return [
     [
@@ -75,7 +85,11 @@ export function node(
         kind: 'Node',
         metadata: { name, labels: opts.labels ?? { 'kubernetes.io/hostname': name } },
         spec: {
-          bgp: { ipv4Address: address },
+          bgp: {
+            ipv4Address: address,
+            ...(opts.asNumber !== undefined ? { asNumber: opts.asNumber } : {}),
+            ...(opts.rrClusterId ? { routeReflectorClusterID: opts.rrClusterId } : {}),
+          },
           addresses: [{ address, type: 'CalicoNodeIP' }],
           ...(opts.tunnel ? { ipv4VXLANTunnelAddr: opts.tunnel } : {}),
           ...(opts.mac ? { vxlanTunnelMACAddr: opts.mac } : {}),
@@ -147,6 +161,34 @@ export function felixConfig(name: string, spec: Record<string, unknown>): [strin
       JSON.stringify({
         apiVersion: 'projectcalico.org/v3',
         kind: 'FelixConfiguration',
+        metadata: { name },
+        spec,
+      }),
+    ],
+  ];
+}
+
+export function bgpConfig(name: string, spec: Record<string, unknown>): [string, string][] {
+  return [
+    [
+      resourceKey(BGPCONFIGURATION, name),
+      JSON.stringify({
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'BGPConfiguration',
+        metadata: { name },
+        spec,
+      }),
+    ],
+  ];
+}
+
+export function bgpPeer(name: string, spec: Record<string, unknown>): [string, string][] {
+  return [
+    [
+      resourceKey(BGPPEER, name),
+      JSON.stringify({
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'BGPPeer',
         metadata: { name },
         spec,
       }),

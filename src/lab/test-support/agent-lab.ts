@@ -3,10 +3,10 @@
 // test failed (with the agents' logs printed, to see why).
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { agentFromSources, agentHostProcess, waitForAgents } from '../agents.js';
+import { agentFromSources, agentHostProcess, waitForAgents, waitForBgp } from '../agents.js';
 import { run } from '../exec.js';
 import {
   labDown,
@@ -42,6 +42,13 @@ export interface AgentLabOptions {
   resyncInterval?: number;
   /** Processes started on every host before the agents (e.g. a datastore relay). */
   before?: HostProcess[];
+  /** BGP labs (docs/lab.md): the mesh, racks, the external router. */
+  bgp?: boolean;
+  racks?: number;
+  hostsPerRack?: number;
+  externalRouter?: boolean;
+  /** More `tortie node run` arguments. */
+  agentArgs?: string[];
 }
 
 export async function withAgentLab<T>(
@@ -62,6 +69,10 @@ export async function withAgentLab<T>(
       workloads: late ? 0 : opts.workloads,
       topology: opts.topology,
       encap: opts.encap,
+      ...(opts.bgp ? { bgp: true } : {}),
+      ...(opts.racks !== undefined ? { racks: opts.racks } : {}),
+      ...(opts.hostsPerRack !== undefined ? { hostsPerRack: opts.hostsPerRack } : {}),
+      ...(opts.externalRouter ? { externalRouter: true } : {}),
       ...(opts.datastore ? { datastore: opts.datastore } : {}),
       hostProcesses: [
         ...(opts.before ?? []),
@@ -69,11 +80,13 @@ export async function withAgentLab<T>(
           root,
           command: agentFromSources(),
           resyncInterval: opts.resyncInterval ?? 2,
+          ...(opts.agentArgs ? { extraArgs: opts.agentArgs } : {}),
         }),
       ],
     };
     let state = await labUp(ctx, up);
     await waitForAgents(state, { timeoutMs: 60_000 });
+    if (state.bgp) await waitForBgp(state, { timeoutMs: 60_000 });
     if (late) {
       for (const host of state.hosts) {
         for (let k = 1; k <= opts.workloads; k++) {
@@ -97,9 +110,11 @@ export async function withAgentLab<T>(
 
 function printAgentLogs(dir: string): void {
   if (!existsSync(dir)) return;
-  for (const host of ['host1', 'host2', 'host3']) {
-    const file = join(dir, `agent-${host}.log`);
-    if (!existsSync(file)) continue;
+  const logs = readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort();
+  for (const name of logs) {
+    const file = join(dir, name);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     console.error(`--- ${file} (last 40 lines)\n${lines.slice(-40).join('\n')}`);
   }
