@@ -176,24 +176,26 @@ export function prepareResources(resources: Resource<unknown>[]): Resource[] {
   });
 }
 
+/** Runs `work` on the resource store of `url`, closing the datastore after. */
+async function withStore<T>(url: string, work: (store: ResourceStore) => Promise<T>): Promise<T> {
+  const datastore = await openDatastore(url);
+  try {
+    return await work(new ResourceStore(datastore));
+  } finally {
+    await datastore.close();
+  }
+}
+
 /** Applies the resources (create or update); returns references for cleanup. */
 export async function applyResources(
   url: string,
   resources: Resource<unknown>[],
 ): Promise<ResourceRef[]> {
   const prepared = prepareResources(resources);
-  const datastore = await openDatastore(url);
-  try {
-    const store = new ResourceStore(datastore);
-    const refs: ResourceRef[] = [];
-    for (const resource of prepared) {
-      await store.apply(resource);
-      refs.push(refOf(resource));
-    }
-    return refs;
-  } finally {
-    await datastore.close();
-  }
+  return withStore(url, async (store) => {
+    for (const resource of prepared) await store.apply(resource);
+    return prepared.map(refOf);
+  });
 }
 
 /**
@@ -206,30 +208,24 @@ export async function ensureResources(
   resources: Resource<unknown>[],
 ): Promise<ResourceRef[]> {
   const prepared = prepareResources(resources);
-  const datastore = await openDatastore(url);
-  try {
-    const store = new ResourceStore(datastore);
-    const refs: ResourceRef[] = [];
+  return withStore(url, async (store) => {
+    const created: ResourceRef[] = [];
     for (const resource of prepared) {
       try {
         await store.create(resource);
-        refs.push(refOf(resource));
+        created.push(refOf(resource));
       } catch (err) {
         if (!(err instanceof AlreadyExistsError)) throw err;
       }
     }
-    return refs;
-  } finally {
-    await datastore.close();
-  }
+    return created;
+  });
 }
 
 /** Deletes what the lab wrote; already-deleted resources are fine. */
 export async function deleteResources(url: string, refs: ResourceRef[]): Promise<void> {
   if (refs.length === 0) return;
-  const datastore = await openDatastore(url);
-  try {
-    const store = new ResourceStore(datastore);
+  await withStore(url, async (store) => {
     for (const ref of [...refs].reverse()) {
       try {
         await store.delete(ref.kind, ref.name, ref.namespace);
@@ -237,9 +233,7 @@ export async function deleteResources(url: string, refs: ResourceRef[]): Promise
         if (!(err instanceof NotFoundError)) throw err;
       }
     }
-  } finally {
-    await datastore.close();
-  }
+  });
 }
 
 /** Reads resources of a kind (for tests and `lab status` checks). */
@@ -248,10 +242,5 @@ export async function listResources(
   kind: string,
   namespace?: string,
 ): Promise<Resource[]> {
-  const datastore = await openDatastore(url);
-  try {
-    return await new ResourceStore(datastore).list(kind, namespace);
-  } finally {
-    await datastore.close();
-  }
+  return withStore(url, (store) => store.list(kind, namespace));
 }
