@@ -18,7 +18,7 @@
  * runs the agent's path with the agents stopped (SIGSTOP), to tell the
  * dataplane's own cost from the CPU the agent processes take from iperf3.
  *
- *   npm run bench -- dataplane [--seconds S] [--rounds N] [--paused]
+ *   npm run bench -- dataplane [--seconds S] [--rounds N] [--paused] [--no-policy]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,21 +36,27 @@ interface Options {
   rounds: number;
   /** Also measure the agent's path with the agents paused. */
   paused: boolean;
+  /** Agents without network policy: the cost of routing alone. */
+  noPolicy: boolean;
 }
 
 function parseArgs(args: string[]): Options {
-  const opts: Options = { seconds: 2, rounds: 9, paused: false };
+  const opts: Options = { seconds: 2, rounds: 9, paused: false, noPolicy: false };
   for (let i = 0; i < args.length; i++) {
     const v = Number(args[i + 1]);
     if (args[i] === '--paused') {
       opts.paused = true;
       continue;
     }
+    if (args[i] === '--no-policy') {
+      opts.noPolicy = true;
+      continue;
+    }
     if (args[i] === '--seconds' && v > 0) opts.seconds = v;
     else if (args[i] === '--rounds' && Number.isInteger(v) && v > 0) opts.rounds = v;
     else
       throw new Error(
-        `usage: npm run bench -- dataplane [--seconds S] [--rounds N] [--paused] (got ${args.join(' ')})`,
+        `usage: npm run bench -- dataplane [--seconds S] [--rounds N] [--paused] [--no-policy] (got ${args.join(' ')})`,
       );
     i++;
   }
@@ -268,7 +274,11 @@ async function rawVeth(opts: Options): Promise<number> {
   }
 }
 
-async function withAgentLab<T>(encap: Encap, fn: (state: LabState) => Promise<T>): Promise<T> {
+async function withAgentLab<T>(
+  encap: Encap,
+  agentArgs: string[],
+  fn: (state: LabState) => Promise<T>,
+): Promise<T> {
   const root = mkdtempSync(join(tmpdir(), 'tortie-bench-dp-'));
   const ctx: LabContext = { root };
   const name = `bd${randomBytes(3).toString('hex')}`;
@@ -279,7 +289,9 @@ async function withAgentLab<T>(encap: Encap, fn: (state: LabState) => Promise<T>
       workloads: 1,
       topology: 'flat',
       encap,
-      hostProcesses: [agentHostProcess({ root, command: agentFromSources() })],
+      hostProcesses: [
+        agentHostProcess({ root, command: agentFromSources(), extraArgs: agentArgs }),
+      ],
     });
     await waitForAgents(state, { timeoutMs: 60_000 });
     // Until every route is in (VTEPs arrive a moment after readiness).
@@ -321,7 +333,7 @@ export async function main(args: string[]): Promise<void> {
     const hand = new HandBuilt(encap);
     try {
       await hand.build();
-      await withAgentLab(encap, async (state) => {
+      await withAgentLab(encap, opts.noPolicy ? ['--no-policy'] : [], async (state) => {
         const from = state.workloads.find((w) => w.host === 'host1')!;
         const to = state.workloads.find((w) => w.host === 'host2')!;
         const toAddress = to.addresses[0]!.split('/')[0]!;
