@@ -2,18 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { SqliteDatastore } from '../datastore/sqlite.js';
 import type { Datastore } from '../datastore/types.js';
-import { run } from './main.js';
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runCli } from './test-support/run-cli.js';
 
 const POOL = (name: string, cidr: string, extra = '') => `apiVersion: projectcalico.org/v3
 kind: IPPool
@@ -43,15 +36,7 @@ describe('tortie CLI (resource verbs)', () => {
     return path;
   };
 
-  async function tortie(...argv: string[]): Promise<Outcome> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const chunks = { out: '', err: '' };
-    stdout.on('data', (d: Buffer) => (chunks.out += d.toString()));
-    stderr.on('data', (d: Buffer) => (chunks.err += d.toString()));
-    const code = await run(argv, { datastore: async () => datastore, stdout, stderr });
-    return { code, stdout: chunks.out, stderr: chunks.err };
-  }
+  const tortie = (...argv: string[]) => runCli(argv, async () => datastore);
 
   it('applies a pool and reads it back with Calico defaults filled in', async () => {
     const applied = await tortie('apply', '-f', file('pool.yaml', POOL('p1', '10.10.0.0/16')));

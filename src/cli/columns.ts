@@ -1,3 +1,4 @@
+import { table } from '../lab/format.js';
 import type { Resource } from '../model/resource.js';
 
 /** One column of `get -o ps|wide`: a header and how to read the cell. */
@@ -133,15 +134,5 @@ export function renderTable(
     columns.map((c) => c.header),
     ...resources.map((r) => columns.map((c) => c.cell(r))),
   ];
-  const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return (
-    rows
-      .map((row) =>
-        row
-          .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3)))
-          .join('')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return table(rows);
 }

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, beforeEach, describe, it } from 'node:test';
-import { Command, CommanderError } from 'commander';
 import type { Datastore } from '../datastore/types.js';
 import { Ipam } from '../ipam/allocator.js';
 import {
@@ -13,14 +11,7 @@ import {
   tempSqlite,
   type TempStore,
 } from '../ipam/test-support/fixtures.js';
-import { CliError } from './context.js';
-import { registerIpamCommands } from './ipam.js';
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runCli } from './test-support/run-cli.js';
 
 describe('tortie ipam', () => {
   const stores: TempStore[] = [];
@@ -40,29 +31,7 @@ describe('tortie ipam', () => {
     for (const s of stores) await s.cleanup();
   });
 
-  async function tortie(...argv: string[]): Promise<Outcome> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const chunks = { out: '', err: '' };
-    stdout.on('data', (d: Buffer) => (chunks.out += d.toString()));
-    stderr.on('data', (d: Buffer) => (chunks.err += d.toString()));
-    const program = new Command('tortie').exitOverride().configureOutput({
-      writeOut: (s) => stdout.write(s),
-      writeErr: (s) => stderr.write(s),
-    });
-    registerIpamCommands(program, { datastore: async () => ds, stdout, stderr });
-    let code = 0;
-    try {
-      await program.parseAsync(argv, { from: 'user' });
-    } catch (err) {
-      if (err instanceof CommanderError) code = 2;
-      else if (err instanceof CliError) {
-        code = err.exitCode;
-        stderr.write(err.message + '\n');
-      } else throw err;
-    }
-    return { code, stdout: chunks.out, stderr: chunks.err };
-  }
+  const tortie = (...argv: string[]) => runCli(argv, async () => ds);
 
   it('show: per pool size, in use, free and percentages; blocks with affinity', async () => {
     const ipam = new Ipam(ds);

@@ -2,51 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { Command, CommanderError } from 'commander';
 import { writeState } from '../lab/state.js';
 import { sampleState } from '../lab/test-support/fixtures.js';
-import { CliError, type CliContext } from './context.js';
-import { registerLabCommands } from './lab.js';
+import { runCli } from './test-support/run-cli.js';
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `tortie lab …` in-process, as main.ts will once it registers the lab commands. */
-async function tortie(...argv: string[]): Promise<Outcome> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d) => (stdout += d));
-  err.on('data', (d) => (stderr += d));
-  const ctx: CliContext = {
-    datastore: () => Promise.reject(new Error('the lab commands open their own datastore')),
-    stdout: out,
-    stderr: err,
-  };
-  const program = new Command('tortie')
-    .option('--datastore <url>')
-    .configureOutput({ writeOut: (s) => void (stdout += s), writeErr: (s) => void (stderr += s) })
-    .exitOverride();
-  registerLabCommands(program, ctx);
-  let code = 0;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else {
-      stderr += `${(e as Error).message}\n`;
-      code = e instanceof CliError ? e.exitCode : 1;
-    }
-  }
-  await new Promise((r) => setImmediate(r));
-  return { code, stdout, stderr };
-}
+const tortie = (...argv: string[]) => runCli(argv);
 
 describe('tortie lab (CLI, no root needed)', () => {
   let root: string;

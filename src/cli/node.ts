@@ -14,6 +14,7 @@ import { PolicyAgentHook } from '../dataplane/policy/agent-hook.js';
 import { openDatastore } from '../datastore/open.js';
 import { ResourceStore } from '../datastore/resources.js';
 import type { NodeSpec } from '../model/resource.js';
+import { table } from '../lab/format.js';
 import { CliError, type CliContext } from './context.js';
 
 export const DEFAULT_AGENT_SOCKET = '/run/tortie/agent.sock';
@@ -153,22 +154,12 @@ export function formatNodeStatus(
     if (!s.ready) problems.push(`${name}: not ready: ${s.reason}`);
     for (const p of s.problems) problems.push(`${name}: ${p.severity} ${p.kind}: ${p.message}`);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
   const bgp = names.flatMap((name) => {
     const b = byNode.get(name)?.bgp;
     return b ? [formatBgpStatus(name, b)] : [];
   });
   return (
-    table +
-    '\n' +
+    table(rows) +
     (problems.length ? '\n' + problems.join('\n') + '\n' : '') +
     (bgp.length ? '\n' + bgp.join('\n') : '')
   );

@@ -2,22 +2,20 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { Command, CommanderError } from 'commander';
 import { baseResources, SCENARIOS } from '../calc/policy/test-support/scenarios.js';
 import type { CounterRow } from '../dataplane/policy/counters.js';
 import { ResourceStore } from '../datastore/resources.js';
 import { SqliteDatastore } from '../datastore/sqlite.js';
 import type { Datastore } from '../datastore/types.js';
 import { applyDefaults } from '../model/defaults.js';
-import { CliError } from './context.js';
 import {
   explainFlow,
   formatCounters,
   loadPolicyResources,
   registerPolicyCommands,
 } from './policy.js';
+import { runCli } from './test-support/run-cli.js';
 
 describe('tortie policy', () => {
   let dir: string;
@@ -38,31 +36,7 @@ describe('tortie policy', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function tortie(
-    ...argv: string[]
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d: Buffer) => (out += d.toString()));
-    stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const program = new Command('tortie')
-      .exitOverride()
-      .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
-    registerPolicyCommands(program, { datastore: async () => datastore, stdout, stderr });
-    let code = 0;
-    try {
-      await program.parseAsync(argv, { from: 'user' });
-    } catch (e) {
-      if (e instanceof CommanderError) code = e.exitCode || 2;
-      else if (e instanceof CliError) {
-        code = e.exitCode;
-        err += e.message;
-      } else throw e;
-    }
-    return { code, stdout: out, stderr: err };
-  }
+  const tortie = (...argv: string[]) => runCli(argv, async () => datastore);
 
   it('reads every policy kind back from the datastore', async () => {
     const kinds = new Set(

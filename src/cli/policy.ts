@@ -9,6 +9,7 @@ import { ProcessNft } from '../dataplane/policy/nft.js';
 import { POLICY_TABLE } from '../dataplane/policy/render.js';
 import type { Datastore } from '../datastore/types.js';
 import { ResourceStore } from '../datastore/resources.js';
+import { table } from '../lab/format.js';
 import { labState } from '../lab/lab.js';
 import { DEFAULT_LAB_NAME, hostNetns, labRoot } from '../lab/naming.js';
 import { formatIP, tryParseIP } from '../model/cidr.js';
@@ -118,7 +119,7 @@ export function formatCounters(rows: CounterRow[], all: boolean): string {
     );
   if (shown.length === 0)
     return all ? 'no policy table\n' : 'no packets counted yet (--all lists every rule)\n';
-  const table = [
+  const rowsShown = [
     ['POLICY', 'DIRECTION', 'RULE', 'ACTION', 'PACKETS', 'BYTES'],
     ...shown.map((r) => [
       r.kind === 'rule' ? r.name : `(${r.kind}) ${r.name}`,
@@ -129,15 +130,7 @@ export function formatCounters(rows: CounterRow[], all: boolean): string {
       String(r.bytes),
     ]),
   ];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return `${table
-    .map((row) =>
-      row
-        .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]! + 3)))
-        .join('')
-        .trimEnd(),
-    )
-    .join('\n')}\n`;
+  return table(rowsShown);
 }
 
 function port(value: string): number {

@@ -20,9 +20,6 @@ import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError } from 'commander';
-import { CliError, type CliContext } from '../cli/context.js';
-import { registerLabCommands } from '../cli/lab.js';
 import type { CniPlugin } from './cni-runtime.js';
 import { openDatastore } from '../datastore/open.js';
 import { ResourceStore } from '../datastore/resources.js';
@@ -45,6 +42,7 @@ import { formatRouteTable } from './routes.js';
 import { processStartTime } from './processes.js';
 import { statePath, statusOf, type LabState } from './state.js';
 import { fakePlugin } from './test-support/fake-plugin.js';
+import { runCli } from '../cli/test-support/run-cli.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REAL_PLUGIN = join(REPO, 'bin', 'tortie-cni');
@@ -75,43 +73,7 @@ function netnsInode(path: string): number {
   return statSync(path).ino;
 }
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `tortie lab …` in-process (the CLI reads the lab root from TORTIE_LAB_ROOT). */
-async function tortie(...argv: string[]): Promise<Outcome> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d) => (stdout += d));
-  err.on('data', (d) => (stderr += d));
-  const ctx: CliContext = {
-    datastore: () => Promise.reject(new Error('unused')),
-    stdout: out,
-    stderr: err,
-  };
-  const program = new Command('tortie')
-    .option('--datastore <url>')
-    .configureOutput({ writeOut: (s) => void (stdout += s), writeErr: (s) => void (stderr += s) })
-    .exitOverride();
-  registerLabCommands(program, ctx);
-  let code = 0;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else {
-      stderr += `${(e as Error).message}\n`;
-      code = e instanceof CliError ? e.exitCode : 1;
-    }
-  }
-  await new Promise((r) => setImmediate(r));
-  return { code, stdout, stderr };
-}
+const tortie = (...argv: string[]) => runCli(argv);
 
 describe('tortie lab (end to end)', { skip: canRun ? false : 'needs root and ip netns' }, () => {
   let root: string;
