@@ -7,7 +7,13 @@ import {
   type KindInfo,
 } from '../model/kinds.js';
 import type { Resource } from '../model/resource.js';
-import { AlreadyExistsError, ConflictError, NotFoundError, type Datastore } from './types.js';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  NotFoundError,
+  type Datastore,
+  type KeyValue,
+} from './types.js';
 
 /**
  * Typed access to v3 resources on top of the key-value datastore, at Calico's
@@ -55,10 +61,36 @@ export class ResourceStore {
    * stored now. uid and creationTimestamp are kept from the stored copy.
    */
   async update<S>(resource: Resource<S>): Promise<Resource<S>> {
-    const info = kindOfResource(resource);
-    const key = keyOf(info, resource);
+    const key = keyOf(kindOfResource(resource), resource);
     const current = await this.datastore.get(key);
     if (!current) throw new NotFoundError(key);
+    return this.replace(key, resource, current);
+  }
+
+  /** Create, or update against the current version; retried if a writer races us. */
+  async apply<S>(resource: Resource<S>): Promise<{ resource: Resource<S>; created: boolean }> {
+    const key = keyOf(kindOfResource(resource), resource);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const current = await this.datastore.get(key);
+        if (!current) return { resource: await this.create(resource), created: true };
+        return { resource: await this.replace(key, resource, current), created: false };
+      } catch (err) {
+        const retryable =
+          (err instanceof ConflictError && resource.metadata.resourceVersion === undefined) ||
+          err instanceof AlreadyExistsError ||
+          err instanceof NotFoundError;
+        if (!retryable || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  /** The CAS write behind update and apply, given what is stored at `key` now. */
+  private async replace<S>(
+    key: string,
+    resource: Resource<S>,
+    current: KeyValue,
+  ): Promise<Resource<S>> {
     const expected =
       resource.metadata.resourceVersion !== undefined
         ? Number(resource.metadata.resourceVersion)
@@ -75,31 +107,6 @@ export class ResourceStore {
     });
     const kv = await this.datastore.update(key, JSON.stringify(stored), expected);
     return decode<S>(kv.value, kv.modRevision);
-  }
-
-  /** Create, or update against the current version; retried if a writer races us. */
-  async apply<S>(resource: Resource<S>): Promise<{ resource: Resource<S>; created: boolean }> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const existing = await this.get<S>(
-          resource.kind,
-          resource.metadata.name,
-          resource.metadata.namespace,
-        );
-        if (!existing) return { resource: await this.create(resource), created: true };
-        const next = withVersion(
-          resource,
-          resource.metadata.resourceVersion ?? existing.metadata.resourceVersion,
-        );
-        return { resource: await this.update(next), created: false };
-      } catch (err) {
-        const retryable =
-          (err instanceof ConflictError && resource.metadata.resourceVersion === undefined) ||
-          err instanceof AlreadyExistsError ||
-          err instanceof NotFoundError;
-        if (!retryable || attempt >= 20) throw err;
-      }
-    }
   }
 
   /** Deletes; with `resourceVersion`, only if unchanged since. Returns what was deleted. */
@@ -142,10 +149,6 @@ function namespaceFor(info: KindInfo, namespace: string | undefined): string | u
 
 function keyOf(info: KindInfo, resource: Resource<unknown>): string {
   return resourceKey(info, resource.metadata.name, namespaceFor(info, resource.metadata.namespace));
-}
-
-function withVersion<S>(resource: Resource<S>, resourceVersion: string | undefined): Resource<S> {
-  return { ...resource, metadata: { ...resource.metadata, resourceVersion } };
 }
 
 function prepareForStorage<S>(
