@@ -126,7 +126,10 @@ describe('policy calculation', () => {
           a.drain();
           const b = calcFor(R_NODES[0]!, shuffled);
           b.drain();
-          assert.deepEqual(stateJson(b.snapshot()), stateJson(a.snapshot()));
+          assert.deepEqual(
+            stateJson(b.snapshot(), { marks: false }),
+            stateJson(a.snapshot(), { marks: false }),
+          );
         },
       ),
       { numRuns: 100 },
@@ -161,7 +164,10 @@ describe('policy calculation', () => {
           assert.deepEqual(stateJson(dp.state), stateJson(calc.snapshot()));
           const fresh = calcFor(R_NODES[0]!, model.resources);
           fresh.drain();
-          assert.deepEqual(stateJson(calc.snapshot()), stateJson(fresh.snapshot()));
+          assert.deepEqual(
+            stateJson(calc.snapshot(), { marks: false }),
+            stateJson(fresh.snapshot(), { marks: false }),
+          );
           for (const r of [...model.resources].reverse()) calc.onResource(r, true);
           dp.apply(calc.drain());
           assert.equal(dp.state.sets.size, 0, 'no set left');

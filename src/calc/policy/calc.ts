@@ -39,6 +39,7 @@ import type {
   TierPlan,
   WorkloadEntity,
 } from './types.js';
+import { MAX_CHAIN_MARK } from './types.js';
 import type { Resource, Rule } from '../../model/resource.js';
 
 export interface PolicyCalcOptions {
@@ -145,6 +146,9 @@ function bump(map: Map<string, number>, key: string, by: 1 | -1): boolean {
 
 const FULL = { 4: 32, 6: 128 } as const;
 
+/** An endpoint chain plan before it has a dispatch number. */
+type PlanBody = Omit<EndpointChainPlan, 'mark'>;
+
 export class PolicyCalc {
   readonly model = new PolicyModel();
   readonly nodeName: string;
@@ -157,7 +161,7 @@ export class PolicyCalc {
   /** Endpoint chain plans by what decides them (policies, profiles), dropped when policy changes. */
   private readonly planMemo = new Map<
     string,
-    { plan: EndpointChainPlan; owners: Map<string, ChainOwner> }
+    { plan: PlanBody; owners: Map<string, ChainOwner> }
   >();
   private readonly selectors = new Map<string, SelectorState>();
   private readonly namedPorts = new Map<string, NamedPortState>();
@@ -180,6 +184,13 @@ export class PolicyCalc {
   private readonly touchedRuleChains = new Set<string>();
   private readonly touchedEndpointChains = new Set<string>();
   private readonly touchedIfaces = new Set<string>();
+  /**
+   * Dispatch numbers of endpoint chains the calculation has or the dataplane
+   * holds; a number is reused only once neither has its chain.
+   */
+  private readonly chainMarks = new Map<string, number>();
+  private readonly freeMarks: number[] = [];
+  private nextMark = 1;
 
   constructor(opts: PolicyCalcOptions) {
     this.nodeName = opts.nodeName;
@@ -465,7 +476,7 @@ export class PolicyCalc {
     entity: WorkloadEntity | HostEndpointEntity,
     id: string,
     direction: Direction,
-  ): { plan: EndpointChainPlan; owners: Map<string, ChainOwner> } {
+  ): { plan: PlanBody; owners: Map<string, ChainOwner> } {
     const matching = [...this.policyIndex.selectorsMatching(id)].sort();
     const memoKey = `${entity.kind}|${direction}|${matching.join(',')}|${entity.profiles.join(',')}`;
     const memo = this.planMemo.get(memoKey);
@@ -479,7 +490,7 @@ export class PolicyCalc {
     entity: WorkloadEntity | HostEndpointEntity,
     matching: readonly string[],
     direction: Direction,
-  ): { plan: EndpointChainPlan; owners: Map<string, ChainOwner> } {
+  ): { plan: PlanBody; owners: Map<string, ChainOwner> } {
     const owners = new Map<string, ChainOwner>();
     const byTier = new Map<
       string,
@@ -527,10 +538,15 @@ export class PolicyCalc {
     return { plan: { chain, direction, tiers, profiles, profileNames }, owners };
   }
 
-  private useEndpointChain(plan: EndpointChainPlan, owners: Map<string, ChainOwner>): void {
+  private useEndpointChain(plan: PlanBody, owners: Map<string, ChainOwner>): void {
     let state = this.endpointChains.get(plan.chain);
     if (!state) {
-      state = { plan, users: 0, ruleChains: [...owners.keys()] };
+      let mark = this.chainMarks.get(plan.chain);
+      if (mark === undefined) {
+        mark = this.freeMarks.pop() ?? (this.nextMark <= MAX_CHAIN_MARK ? this.nextMark++ : 0);
+        this.chainMarks.set(plan.chain, mark);
+      }
+      state = { plan: { ...plan, mark }, users: 0, ruleChains: [...owners.keys()] };
       this.endpointChains.set(plan.chain, state);
       this.touchedEndpointChains.add(plan.chain);
       for (const [chain, owner] of owners) {
@@ -769,6 +785,11 @@ export class PolicyCalc {
         msgs.push({ type: 'endpoint-chain', plan: state.plan });
       } else if (!state && this.liveEndpointChains.delete(name)) {
         endpointChainDeletes.push(name);
+      }
+      if (!state && !this.liveEndpointChains.has(name)) {
+        const mark = this.chainMarks.get(name);
+        this.chainMarks.delete(name);
+        if (mark) this.freeMarks.push(mark);
       }
     }
     const endpointDeletes: PolicyUpdate[] = [];

@@ -112,10 +112,11 @@ export function entityRuleSelector(
 
 // ---------------------------------------------------------------------------
 
-/** Label keys too common to index a selector by. */
+/** Label keys usually too common to index a selector by (when nothing else tells). */
 const BROAD_KEYS = new Set([LABEL_NAMESPACE, 'projectcalico.org/orchestrator']);
 
-function indexKey(ast: SelectorNode): [string, string] | undefined {
+/** The `key == value` requirements of a selector, the narrower-looking first. */
+function indexCandidates(ast: SelectorNode): [string, string][] {
   const candidates: [string, string][] = [];
   const visit = (n: SelectorNode) => {
     if (n.kind === 'eq') candidates.push([n.key, n.value]);
@@ -123,10 +124,9 @@ function indexKey(ast: SelectorNode): [string, string] | undefined {
   };
   if (ast.kind === 'and') ast.operands.forEach(visit);
   else visit(ast);
-  const narrow = candidates.filter(
-    ([k]) => !BROAD_KEYS.has(k) && !k.startsWith(NAMESPACE_LABEL_PREFIX),
-  );
-  return narrow[0] ?? candidates[0];
+  const broad = ([k]: [string, string]) =>
+    BROAD_KEYS.has(k) || k.startsWith(NAMESPACE_LABEL_PREFIX);
+  return [...candidates.filter((c) => !broad(c)), ...candidates.filter(broad)];
 }
 
 export interface SelectorIndexListener {
@@ -136,7 +136,10 @@ export interface SelectorIndexListener {
 
 interface IndexedSelector {
   selector: Selector;
+  /** The requirement it is indexed by (see setSelector). */
   key: [string, string] | undefined;
+  /** The label keys it keeps indexed in the items (every requirement's). */
+  keys: string[];
   members: Set<string>;
 }
 
@@ -243,23 +246,30 @@ export class SelectorIndex {
     const old = this.selectors.get(id);
     if (old && old.selector.toString() === selector.toString()) return;
     if (old) {
-      if (old.key) {
-        indexRemove(this.selectorsByLabel, old.key[0], old.key[1], id);
-        this.unuseKey(old.key[0]);
-      } else this.unindexed.delete(id);
+      if (old.key) indexRemove(this.selectorsByLabel, old.key[0], old.key[1], id);
+      else this.unindexed.delete(id);
+      for (const k of old.keys) this.unuseKey(k);
     }
-    const key = indexKey(selector.ast);
-    const entry: IndexedSelector = { selector, key, members: old?.members ?? new Set() };
+    // Indexed by whichever of its requirements the fewest items meet now (a
+    // namespace's items rather than every "role == web" item of the cluster),
+    // so both its first match and later item updates evaluate it on few items.
+    const candidates = indexCandidates(selector.ast);
+    const keys = [...new Set(candidates.map(([k]) => k))];
+    for (const k of keys) this.useKey(k);
+    let key: [string, string] | undefined;
+    let fewest = Infinity;
+    for (const c of candidates) {
+      const n = this.itemsByLabel.get(c[0])?.get(c[1])?.size ?? 0;
+      if (n < fewest) [key, fewest] = [c, n];
+    }
+    const entry: IndexedSelector = { selector, key, keys, members: old?.members ?? new Set() };
     this.selectors.set(id, entry);
-    if (key) {
-      indexAdd(this.selectorsByLabel, key[0], key[1], id);
-      this.useKey(key[0]);
-    } else this.unindexed.add(id);
-    const candidates = key
-      ? (this.itemsByLabel.get(key[0])?.get(key[1]) ?? EMPTY)
-      : this.items.keys();
+    if (key) indexAdd(this.selectorsByLabel, key[0], key[1], id);
+    else this.unindexed.add(id);
     const matched = new Set<string>();
-    for (const item of candidates) {
+    for (const item of key
+      ? (this.itemsByLabel.get(key[0])?.get(key[1]) ?? EMPTY)
+      : this.items.keys()) {
       this.evaluations++;
       if (selector.matches(this.items.get(item)!)) matched.add(item);
     }
@@ -271,10 +281,9 @@ export class SelectorIndex {
     const s = this.selectors.get(id);
     if (!s) return;
     for (const item of [...s.members]) this.unmatch(id, s, item);
-    if (s.key) {
-      indexRemove(this.selectorsByLabel, s.key[0], s.key[1], id);
-      this.unuseKey(s.key[0]);
-    } else this.unindexed.delete(id);
+    if (s.key) indexRemove(this.selectorsByLabel, s.key[0], s.key[1], id);
+    else this.unindexed.delete(id);
+    for (const k of s.keys) this.unuseKey(k);
     this.selectors.delete(id);
   }
 

@@ -224,7 +224,16 @@ export interface EndpointChainPlan {
   /** Profile chains, in the endpoint's order. */
   profiles: string[];
   profileNames: string[];
+  /**
+   * The chain's dispatch number, 1..MAX_CHAIN_MARK (unique among the chains
+   * the dataplane holds; 0 when they are all taken): a workload's interface
+   * maps to it, and it maps to the chain (see render.ts).
+   */
+  mark: number;
 }
+
+/** Dispatch numbers fit the 14 mark bits above the accept and pass bits. */
+export const MAX_CHAIN_MARK = 0x3fff;
 
 export interface LocalEndpointPlan {
   /** Workload "ns/name" or "hep/<name>". */

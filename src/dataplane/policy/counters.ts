@@ -4,7 +4,15 @@
 // dropped or allowed how much.
 
 import type { NftRunner } from './nft.js';
-import { MARK_ACCEPT, MARK_PASS, parseRuleComment, POLICY_FAMILY, POLICY_TABLE } from './render.js';
+import {
+  ALLOW_CHAIN,
+  MARK_ACCEPT,
+  MARK_PASS,
+  PASS_CHAIN,
+  parseRuleComment,
+  POLICY_FAMILY,
+  POLICY_TABLE,
+} from './render.js';
 
 export interface CounterRow {
   /** "rule", or what the counter stands for when it is no policy rule. */
@@ -14,6 +22,7 @@ export interface CounterRow {
     | 'no-profile'
     | 'anti-spoof'
     | 'unknown-interface'
+    | 'packet-mark'
     | 'invalid'
     | 'endpoint-to-host'
     | 'failsafe';
@@ -49,6 +58,9 @@ function actionOf(expr: Record<string, unknown>[]): CounterRow['action'] {
     if ('drop' in x || 'reject' in x) return 'Deny';
     if ('log' in x) return 'Log';
     if ('accept' in x) return 'Accept';
+    const target = (x['goto'] as { target?: string } | undefined)?.target;
+    if (target === ALLOW_CHAIN) return 'Allow';
+    if (target === PASS_CHAIN) return 'Pass';
     if ('mangle' in x) {
       const text = JSON.stringify(x['mangle']);
       if (text.includes(String(MARK_ACCEPT))) return 'Allow';
@@ -97,11 +109,13 @@ export function parseCounters(json: string): CounterRow[] {
             ? 'anti-spoof'
             : comment.startsWith('unknown workload')
               ? 'unknown-interface'
-              : comment.startsWith('defaultEndpointToHostAction')
-                ? 'endpoint-to-host'
-                : comment.startsWith('failsafe')
-                  ? 'failsafe'
-                  : 'invalid';
+              : comment.startsWith('packet mark')
+                ? 'packet-mark'
+                : comment.startsWith('defaultEndpointToHostAction')
+                  ? 'endpoint-to-host'
+                  : comment.startsWith('failsafe')
+                    ? 'failsafe'
+                    : 'invalid';
       row = {
         kind,
         name: comment || chain,

@@ -13,14 +13,25 @@ import {
 } from '../../calc/policy/state.js';
 import type { PolicyState, PolicyUpdate } from '../../calc/policy/types.js';
 import type { NftRunner } from './nft.js';
-import { POLICY_FAMILY, POLICY_TABLE, renderFull, renderUpdates } from './render.js';
+import {
+  POLICY_FAMILY,
+  POLICY_TABLE,
+  renderFullChains,
+  renderFullSets,
+  renderUpdates,
+  wholeTableScript,
+} from './render.js';
 
 export interface PolicyApplyResult {
   failures: string[];
   /** 'none' (nothing to do), 'incremental' or 'full'. */
   kind: 'none' | 'incremental' | 'full';
   durationMs: number;
+  /** Of durationMs, the rendering (for a full write, what was not overlapped with nft). */
+  renderMs: number;
   scriptBytes: number;
+  /** A full write into a namespace without the table: three transactions, two at once. */
+  fresh?: boolean;
 }
 
 export class PolicyManager {
@@ -73,13 +84,23 @@ export class PolicyManager {
 
   async apply(): Promise<PolicyApplyResult> {
     const started = performance.now();
+    let renderMs = 0;
+    let fresh = false;
     const done = (kind: PolicyApplyResult['kind'], failures: string[], bytes: number) =>
       (this.lastResult = {
         kind,
         failures,
         durationMs: performance.now() - started,
+        renderMs,
         scriptBytes: bytes,
+        ...(fresh ? { fresh } : {}),
       });
+    const full = async () => {
+      const r = await this.applyFull();
+      renderMs = r.renderMs;
+      fresh = r.fresh;
+      return r.bytes;
+    };
     try {
       if (this.checkTable && this.have) {
         this.checkTable = false;
@@ -90,27 +111,31 @@ export class PolicyManager {
         if (this.pending.length === 0) return done('none', [], 0);
         // renderUpdates advances `have`; if the transaction fails it is dropped.
         const have = this.have;
-        const { script, full } = renderUpdates(have, this.pending, { table: this.table });
+        const t0 = performance.now();
+        const { script, full: needsFull } = renderUpdates(have, this.pending, {
+          table: this.table,
+        });
+        renderMs = performance.now() - t0;
         this.pending = [];
-        if (!full) {
+        if (!needsFull) {
           try {
             await this.nft.run(script);
             return done('incremental', [], script.length);
           } catch (err) {
             // Fall through to a full render from what is wanted.
             this.have = undefined;
-            const full = await this.applyFull();
+            const bytes = await full();
             return done(
               'full',
               [
                 `incremental update failed, table rewritten: ${(err as Error).message.slice(0, 400)}`,
               ],
-              full,
+              bytes,
             );
           }
         }
       }
-      return done('full', [], await this.applyFull());
+      return done('full', [], await full());
     } catch (err) {
       this.have = undefined;
       return done(
@@ -121,13 +146,62 @@ export class PolicyManager {
     }
   }
 
-  private async applyFull(): Promise<number> {
-    const { sets, rules } = renderFull(this.want, { table: this.table });
-    const script = sets + rules;
-    await this.nft.run(script);
+  /**
+   * The whole table. Where there is none yet (an agent's first start), as
+   * three transactions: the sets and the chains at once, then the hooks that
+   * make it take effect (render.ts, FullRender); the chains are rendered
+   * while nft loads the sets. Where there is one, as one transaction that
+   * replaces it, so traffic never sees half a table.
+   */
+  private async applyFull(): Promise<{ bytes: number; renderMs: number; fresh: boolean }> {
+    const opts = { table: this.table };
+    const fresh = !(await this.tableExists());
+    let t0 = performance.now();
+    const sets = renderFullSets(this.want, opts);
+    let renderMs = performance.now() - t0;
+    let bytes: number;
+    if (fresh) {
+      const header = `add table ${sets.table}`;
+      const first = `${[header, ...sets.decls, ...sets.setElements].join('\n')}\n`;
+      let hooks = '';
+      // The chains are rendered once nft is loading the sets.
+      const second = () => {
+        const t1 = performance.now();
+        const chains = renderFullChains(this.want, opts);
+        hooks = `${chains.hooks.join('\n')}\n`;
+        const script = `${[header, ...sets.decls, ...chains.chains].join('\n')}\n`;
+        renderMs += performance.now() - t1;
+        return script;
+      };
+      let secondBytes = 0;
+      try {
+        await this.nft.runConcurrently([
+          first,
+          () => {
+            const script = second();
+            secondBytes = script.length;
+            return script;
+          },
+        ]);
+        await this.nft.run(hooks);
+      } catch (err) {
+        // No hooks yet: nothing took effect. Leave no half-built table behind.
+        await this.nft
+          .run(`add table ${sets.table}\ndelete table ${sets.table}\n`)
+          .catch(() => undefined);
+        throw err;
+      }
+      bytes = first.length + secondBytes + hooks.length;
+    } else {
+      t0 = performance.now();
+      const script = wholeTableScript({ ...sets, ...renderFullChains(this.want, opts) });
+      renderMs += performance.now() - t0;
+      bytes = script.length;
+      await this.nft.run(script);
+    }
     this.have = copyPolicyState(this.want);
     this.pending = [];
-    return script.length;
+    return { bytes, renderMs, fresh };
   }
 
   /** Removes the table (tests, and an agent that stops enforcing). */

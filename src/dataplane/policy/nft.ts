@@ -8,9 +8,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+export type Script = string | (() => string);
+
 export interface NftRunner {
   /** Runs a script as one transaction; rejects with nft's error text. */
   run(script: string): Promise<void>;
+  /**
+   * Runs independent scripts at once, each one transaction, in no particular
+   * order (after whatever run() has queued); rejects with the first error once
+   * all have ended. A script given as a function is made once the scripts
+   * before it are running (so rendering it overlaps their loading).
+   */
+  runConcurrently(scripts: Script[]): Promise<void>;
   /** `nft -j <args>` output. */
   json(args: string[]): Promise<string>;
   close(): void;
@@ -35,6 +44,12 @@ function exec(argv: string[]): Promise<{ stdout: string; stderr: string }> {
   });
 }
 
+/** Waits for every promise; rejects with the first rejection. */
+async function settleAll(promises: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
 export class ProcessNft implements NftRunner {
   private dir: string | undefined;
   private seq = 0;
@@ -50,6 +65,13 @@ export class ProcessNft implements NftRunner {
     const file = join(this.dir, `tx-${this.seq++ % 4}.nft`);
     writeFileSync(file, script, { mode: 0o600 });
     await exec([...this.prefix, 'nft', '-f', file]);
+  }
+
+  async runConcurrently(scripts: Script[]): Promise<void> {
+    const running: Promise<void>[] = [];
+    // run() spawns nft before it first waits, so each is loading while the next is made.
+    for (const s of scripts) running.push(this.run(typeof s === 'string' ? s : s()));
+    await settleAll(running);
   }
 
   async json(args: string[]): Promise<string> {
@@ -116,10 +138,24 @@ export class SessionNft implements NftRunner {
 
   private wake: (() => void) | undefined;
 
-  run(script: string): Promise<void> {
-    const next = this.queue.then(() => this.runNow(script));
+  /** Operations queued or running. */
+  private pending = 0;
+
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    this.pending++;
+    // When nothing is queued, start at once (a process spawned now runs while
+    // the caller goes on computing); otherwise after what is queued.
+    const next = (this.pending === 1 ? op() : this.queue.then(op)).finally(() => this.pending--);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  run(script: string): Promise<void> {
+    return this.enqueue(() => this.runNow(script));
+  }
+
+  runConcurrently(scripts: Script[]): Promise<void> {
+    return this.enqueue(() => this.files.runConcurrently(scripts));
   }
 
   private async runNow(script: string): Promise<void> {

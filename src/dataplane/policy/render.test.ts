@@ -94,7 +94,7 @@ describe('nftables rendering', () => {
       assert.match(l, /^meta l4proto 6 ip saddr != 10\.1\.0\.0\/16 ip saddr @sabc-[an]4 /);
       assert.match(
         l,
-        / counter meta mark set meta mark \| 0x00010000 return comment "rule 3: x\/p ingress"$/,
+        / counter goto allow comment "rule 3: x\/p ingress"$/,
       );
     }
     assert.ok(lines.some((l) => l.includes('th dport 90-99')));
@@ -111,7 +111,7 @@ describe('nftables rendering', () => {
     );
     assert.match(
       renderRule(chain, rule({ action: 'pass' }), SETTINGS)[0]!,
-      /meta mark \| 0x00020000 return/,
+      /counter goto pass/,
     );
     assert.match(
       renderRule(chain, rule({ action: 'log' }), SETTINGS)[0]!,
@@ -150,6 +150,7 @@ describe('nftables rendering', () => {
         ],
         profiles: ['ri-kns.x'],
         profileNames: ['kns.x'],
+        mark: 1,
       },
       SETTINGS,
     );
@@ -186,10 +187,14 @@ describe('nftables rendering', () => {
       assert.ok(rules.includes(`hook ${hook}`), hook);
     }
     const xa = POD_LIST.find((p) => p.id === 'x/a')!;
-    assert.ok(rules.includes(`"${xa.iface}" : goto wi-`));
+    // The interface maps to its chain's dispatch number, the number to the chain.
+    const ep = state.endpoints.get(xa.iface)!;
+    const mark = `0x${((state.endpointChains.get(ep.ingress)!.mark << 18) >>> 0).toString(16).padStart(8, '0')}`;
+    assert.ok(sets.includes(`"${xa.iface}" : ${mark}`));
+    assert.ok(rules.includes(`${mark} : jump ${ep.ingress}`));
     assert.ok(
-      rules.includes(`add element inet tortie-policy wl-src4 { "${xa.iface}" . ${xa.ip}`) ||
-        rules.includes(`"${xa.iface}" . ${xa.ip}`),
+      sets.includes(`add element inet tortie-policy wl-src4 { "${xa.iface}" . ${xa.ip}`) ||
+        sets.includes(`"${xa.iface}" . ${xa.ip}`),
     );
     for (const line of (sets + rules).split('\n')) {
       if (/^add (rule|chain)/.test(line))

@@ -258,6 +258,89 @@ describe(
     }
 
     it(
+      "packets that carry someone else's mark (kube-proxy's 0x4000) are policed the same and keep it",
+      { timeout: 90_000 },
+      async () => {
+        // A table of "someone else's" in each host: marks workload traffic in
+        // prerouting, and counts in forward, after Tortie's chain, what it sees.
+        const foreign = `inet ${PREFIX}-foreign`;
+        const setup = (ctMark: boolean) =>
+          [
+            `add table ${foreign}`,
+            `delete table ${foreign}`,
+            `add table ${foreign}`,
+            `add chain ${foreign} marking { type filter hook prerouting priority mangle; }`,
+            `add rule ${foreign} marking iifname "cali*" meta mark set meta mark | 0x4000${ctMark ? ' ct mark set 0x7' : ''}`,
+            `add chain ${foreign} counting { type filter hook forward priority 10; }`,
+            `add rule ${foreign} counting iifname "cali*" ct state new meta mark 0x4000 counter comment "kept"`,
+            `add rule ${foreign} counting iifname "cali*" ct state new meta mark != 0x4000 counter comment "changed"`,
+          ].join('\n') + '\n';
+        const seen = async (netns: string) => {
+          const json = await new ProcessNft({ netns }).json([
+            'list',
+            'table',
+            ...foreign.split(' '),
+          ]);
+          const out: Record<string, number> = {};
+          for (const item of (
+            JSON.parse(json) as {
+              nftables: {
+                rule?: { comment?: string; expr: Record<string, { packets?: number }>[] };
+              }[];
+            }
+          ).nftables) {
+            const c = item.rule?.expr.find((x) => 'counter' in x)?.['counter'];
+            if (item.rule?.comment && c) out[item.rule.comment] = c.packets ?? 0;
+          }
+          return out;
+        };
+        const hosts = [...topo!.hosts.values()].map((h) => h.netns);
+        try {
+          for (const netns of hosts) await new ProcessNft({ netns }).run(setup(false));
+          await runScenario(SCENARIOS.find((s) => s.name === 'allow-from-namespace')!);
+          for (const netns of hosts) {
+            const counts = await seen(netns);
+            assert.ok((counts['kept'] ?? 0) > 0, `${netns}: allowed new flows kept their mark`);
+            assert.equal(
+              counts['changed'],
+              0,
+              `${netns}: no allowed packet left with another mark`,
+            );
+          }
+          // With a conntrack mark of someone else's as well, there is nowhere to
+          // keep the packet mark meanwhile: new flows between workloads are dropped, and counted.
+          for (const netns of hosts) await new ProcessNft({ netns }).run(setup(true));
+          for (const { netns } of topo!.hosts.values())
+            await sh(['ip', 'netns', 'exec', netns, 'conntrack', '-F'], { check: false });
+          const model = new ReferenceModel(current);
+          const pair = POD_LIST.flatMap((a) => POD_LIST.map((b) => [a, b] as const)).find(
+            ([a, b]) =>
+              a !== b &&
+              evaluatePacket(model, { src: a.ip, dst: b.ip, protocol: 'tcp', port: 80 }).allowed,
+          )!;
+          assert.ok(pair, 'the scenario allows some flow');
+          assert.equal(
+            await agents
+              .get(pair[0].id)!
+              .probe({ proto: 'tcp', host: pair[1].ip, port: 80, timeoutMs: 500 }),
+            false,
+            `${pair[0].id} -> ${pair[1].id} is dropped with both marks set`,
+          );
+          const drops = (
+            await Promise.all(hosts.map((netns) => readCounters(new ProcessNft({ netns }))))
+          )
+            .flat()
+            .filter((r) => r.kind === 'packet-mark')
+            .reduce((n, r) => n + r.packets, 0);
+          assert.ok(drops > 0, 'the drop is counted as a packet-mark drop');
+        } finally {
+          for (const netns of hosts)
+            await new ProcessNft({ netns }).run(`add table ${foreign}\ndelete table ${foreign}\n`);
+        }
+      },
+    );
+
+    it(
       "a workload cannot send from another workload's address, only from its own and allowSpoofedSourcePrefixes",
       { timeout: 60_000 },
       async () => {

@@ -220,15 +220,24 @@ export class StateDataplane {
   }
 }
 
-/** A PolicyState as plain sorted JSON, for comparing states. */
-export function stateJson(state: PolicyState): unknown {
+/**
+ * A PolicyState as plain sorted JSON, for comparing states. `marks: false`
+ * leaves out the endpoint chains' dispatch numbers, which depend on the
+ * order chains came and went (after checking that they are distinct).
+ */
+export function stateJson(state: PolicyState, opts: { marks?: boolean } = {}): unknown {
   const sorted = <V>(m: Map<string, V>) =>
     [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const marks = [...state.endpointChains.values()].map((p) => p.mark);
+  if (marks.some((m) => m < 1) || new Set(marks).size !== marks.length)
+    throw new Error(`endpoint chain dispatch numbers not distinct and positive: ${marks}`);
   return {
     settings: state.settings,
     sets: sorted(state.sets).map(([k, v]) => [k, v.spec, [...v.elements].sort()]),
     ruleChains: sorted(state.ruleChains),
-    endpointChains: sorted(state.endpointChains),
+    endpointChains: sorted(state.endpointChains).map(([k, v]) =>
+      opts.marks === false ? [k, { ...v, mark: 0 }] : [k, v],
+    ),
     endpoints: sorted(state.endpoints),
   };
 }
