@@ -265,11 +265,11 @@ async function programming(o: Options, prefix: string, lines: string[]): Promise
   const manager = new PolicyManager(nft);
   try {
     const calc = new PolicyCalc({ nodeName: node });
-    const [msgs, tCalc] = await timed(() => {
+    // The calculation, and the manager taking its output (its record of what it wants).
+    const [, tCalc] = await timed(() => {
       for (const r of resources) calc.onResource(r);
-      return calc.drain();
+      manager.onUpdates(calc.drain());
     });
-    manager.onUpdates(msgs);
     const state = manager.state;
     await manager.apply();
     const result = manager.lastResult!;

@@ -66,6 +66,8 @@ export function profileChainName(profile: string, direction: Direction): string 
 
 interface SelectorState {
   id: string;
+  /** Its sets' names (made once: they are looked up on every membership change). */
+  names: { a4: string; a6: string; n4: string; n6: string };
   selector: Selector;
   /** Rule chains and named-port sets using it. */
   refs: number;
@@ -85,6 +87,7 @@ interface NamedPortState {
   selectorId: string;
   protocol: number;
   name: string;
+  names: { p4: string; p6: string };
   refs: number;
   p4: Map<string, number>;
   p6: Map<string, number>;
@@ -161,7 +164,7 @@ export class PolicyCalc {
   /** Endpoint chain plans by what decides them (policies, profiles), dropped when policy changes. */
   private readonly planMemo = new Map<
     string,
-    { plan: PlanBody; owners: Map<string, ChainOwner> }
+    Record<Direction, { plan: PlanBody; owners: Map<string, ChainOwner> }>
   >();
   private readonly selectors = new Map<string, SelectorState>();
   private readonly namedPorts = new Map<string, NamedPortState>();
@@ -362,8 +365,9 @@ export class PolicyCalc {
         const d: CoverDelta = { add: [], remove: [] };
         if (by === 1) cover.add(cidr, d);
         else cover.remove(cidr, d);
-        for (const x of d.add) this.delta(`${state.id}-n${family}`, x, true);
-        for (const x of d.remove) this.delta(`${state.id}-n${family}`, x, false);
+        const name = v6 ? state.names.n6 : state.names.n4;
+        for (const x of d.add) this.delta(name, x, true);
+        for (const x of d.remove) this.delta(name, x, false);
       }
     } else {
       for (const ip of entity.ipv4) this.contributeAddress(state, 4, ip, by);
@@ -374,7 +378,7 @@ export class PolicyCalc {
 
   private contributeAddress(state: SelectorState, family: 4 | 6, ip: string, by: 1 | -1): void {
     const a = family === 4 ? state.a4 : state.a6;
-    if (bump(a, ip, by)) this.delta(`${state.id}-a${family}`, ip, by === 1);
+    if (bump(a, ip, by)) this.delta(family === 4 ? state.names.a4 : state.names.a6, ip, by === 1);
   }
 
   private contributePorts(npId: string, entity: AddressedEntity, by: 1 | -1): void {
@@ -389,7 +393,8 @@ export class PolicyCalc {
         const map = family === 4 ? np.p4 : np.p6;
         for (const ip of ips) {
           const element = `${ip} . ${port.protocol} . ${port.port}`;
-          if (bump(map, element, by)) this.delta(`${np.id}-p${family}`, element, map.has(element));
+          if (bump(map, element, by))
+            this.delta(family === 4 ? np.names.p4 : np.names.p6, element, map.has(element));
         }
       }
     }
@@ -411,6 +416,7 @@ export class PolicyCalc {
     if (!state) {
       state = {
         id,
+        names: { a4: `${id}-a4`, a6: `${id}-a6`, n4: `${id}-n4`, n6: `${id}-n6` },
         selector,
         refs: 0,
         a4: new Map(),
@@ -447,7 +453,16 @@ export class PolicyCalc {
     let np = this.namedPorts.get(id);
     if (!np) {
       const state = this.refSelector(sel);
-      np = { id, selectorId: selId, protocol, name, refs: 0, p4: new Map(), p6: new Map() };
+      np = {
+        id,
+        selectorId: selId,
+        protocol,
+        name,
+        names: { p4: `${id}-p4`, p6: `${id}-p6` },
+        refs: 0,
+        p4: new Map(),
+        p6: new Map(),
+      };
       this.namedPorts.set(id, np);
       state.namedPorts.add(id);
       for (const item of this.ruleIndex.members(selId)) {
@@ -472,18 +487,22 @@ export class PolicyCalc {
   // -------------------------------------------------------------------------
   // Endpoint plans
 
-  private planFor(
+  private plansFor(
     entity: WorkloadEntity | HostEndpointEntity,
     id: string,
-    direction: Direction,
-  ): { plan: PlanBody; owners: Map<string, ChainOwner> } {
-    const matching = [...this.policyIndex.selectorsMatching(id)].sort();
-    const memoKey = `${entity.kind}|${direction}|${matching.join(',')}|${entity.profiles.join(',')}`;
-    const memo = this.planMemo.get(memoKey);
-    if (memo) return memo;
-    const made = this.makePlan(entity, matching, direction);
-    this.planMemo.set(memoKey, made);
-    return made;
+  ): Record<Direction, { plan: PlanBody; owners: Map<string, ChainOwner> }> {
+    const matching = [...this.policyIndex.selectorsMatching(id)];
+    if (matching.length > 1) matching.sort();
+    const memoKey = `${entity.kind}|${matching.join(',')}|${entity.profiles.join(',')}`;
+    let memo = this.planMemo.get(memoKey);
+    if (!memo) {
+      memo = {
+        ingress: this.makePlan(entity, matching, 'ingress'),
+        egress: this.makePlan(entity, matching, 'egress'),
+      };
+      this.planMemo.set(memoKey, memo);
+    }
+    return memo;
   }
 
   private makePlan(
@@ -592,24 +611,24 @@ export class PolicyCalc {
       }
       return;
     }
-    const ingress = this.planFor(entity, id, 'ingress');
-    const egress = this.planFor(entity, id, 'egress');
+    const { ingress, egress } = this.plansFor(entity, id);
     this.useEndpointChain(ingress.plan, ingress.owners);
     this.useEndpointChain(egress.plan, egress.owners);
-    const sources = (ips: string[], family: 4 | 6) => [
-      ...ips.map((ip) => `${ip}/${FULL[family]}`),
-      ...(entity.kind === 'workload'
-        ? entity.allowSpoofedSourcePrefixes.filter((c) => c.includes(':') === (family === 6))
-        : []),
-    ];
+    const spoofable = entity.kind === 'workload' ? entity.allowSpoofedSourcePrefixes : [];
+    const sources = (ips: string[], family: 4 | 6) => {
+      const out = ips.map((ip) => `${ip}/${FULL[family]}`);
+      if (spoofable.length === 0) return out; // ips are sorted and distinct
+      out.push(...spoofable.filter((c) => c.includes(':') === (family === 6)));
+      return [...new Set(out)].sort();
+    };
     const plan: LocalEndpointPlan = {
       key: id.slice(2),
       kind: entity.kind,
       iface: entity.iface!,
       ingress: ingress.plan.chain,
       egress: egress.plan.chain,
-      sources4: [...new Set(sources(entity.ipv4, 4))].sort(),
-      sources6: [...new Set(sources(entity.ipv6, 6))].sort(),
+      sources4: sources(entity.ipv4, 4),
+      sources6: sources(entity.ipv6, 6),
     };
     if (before) {
       this.releaseEndpointChain(before.ingress);
@@ -750,16 +769,19 @@ export class PolicyCalc {
       if (!this.liveSets.has(name)) creates.push(spec);
     }
     for (const name of this.liveSets.keys()) if (!wanted.has(name)) deletes.push(name);
+    const created = new Map<string, string[]>();
     for (const spec of creates) {
       this.liveSets.set(spec.name, spec);
       msgs.push({ type: 'set-create', spec });
       // A new set starts from its full contents, whatever the log says.
-      const elements = this.setElements(spec);
-      this.deltas.sets.set(spec.name, { add: new Set(elements), remove: new Set() });
+      created.set(spec.name, this.setElements(spec));
     }
     for (const name of deletes) this.liveSets.delete(name);
+    for (const [name, add] of created) {
+      if (add.length) msgs.push({ type: 'set-delta', name, add, remove: [] });
+    }
     for (const [name, d] of this.deltas.sets) {
-      if (!this.liveSets.has(name)) continue;
+      if (!this.liveSets.has(name) || created.has(name)) continue;
       if (d.add.size === 0 && d.remove.size === 0) continue;
       msgs.push({ type: 'set-delta', name, add: [...d.add].sort(), remove: [...d.remove].sort() });
     }
@@ -842,11 +864,11 @@ export class PolicyCalc {
     const id = spec.name.slice(0, dash);
     if (spec.kind === 'port') {
       const np = this.namedPorts.get(id);
-      return np ? [...(spec.family === 4 ? np.p4 : np.p6).keys()].sort() : [];
+      return np ? [...(spec.family === 4 ? np.p4 : np.p6).keys()] : [];
     }
     const s = this.selectors.get(id);
     if (!s) return [];
-    if (spec.kind === 'addr') return [...(spec.family === 4 ? s.a4 : s.a6).keys()].sort();
+    if (spec.kind === 'addr') return [...(spec.family === 4 ? s.a4 : s.a6).keys()];
     return (spec.family === 4 ? s.n4 : s.n6).elements();
   }
 

@@ -135,6 +135,11 @@ function addresses(
   const v4: string[] = [];
   const v6: string[] = [];
   for (const text of texts ?? []) {
+    // The usual case, already canonical: a workload's own /32.
+    if (CANONICAL_V4_HOST.test(text)) {
+      v4.push(text.endsWith('/32') ? text.slice(0, -3) : text);
+      continue;
+    }
     const cidr = tryParseCidr(text);
     const ip = cidr ? undefined : tryParseIP(text);
     if (!cidr && !ip) fail(`${field}: ${JSON.stringify(text)} is not an address`);
@@ -142,8 +147,12 @@ function addresses(
     const value = cidr ? formatIP({ family, value: cidr.network }) : formatIP(ip!);
     (family === 4 ? v4 : v6).push(value);
   }
-  return { v4: [...new Set(v4)].sort(), v6: [...new Set(v6)].sort() };
+  const tidy = (list: string[]) => (list.length > 1 ? [...new Set(list)].sort() : list);
+  return { v4: tidy(v4), v6: tidy(v6) };
 }
+
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const CANONICAL_V4_HOST = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}(?:/32)?$`);
 
 function cidrs(texts: readonly string[] | undefined, field: string): string[] {
   const out = (texts ?? []).map((text) => {
@@ -240,11 +249,24 @@ export class PolicyModel {
   readonly invalid = new Map<string, string>();
   /** namespaceLabels() results, dropped whenever a profile changes. */
   private readonly namespaceCache = new Map<string, Record<string, string>>();
+  private readonly prefixedCache = new Map<string, Record<string, string>>();
 
   /** The namespace's labels (see the function of the same name), cached. */
   namespaceLabels(namespace: string): Record<string, string> {
     let labels = this.namespaceCache.get(namespace);
     if (!labels) this.namespaceCache.set(namespace, (labels = namespaceLabels(this, namespace)));
+    return labels;
+  }
+
+  /** The namespace's labels as its endpoints carry them (`pcns.<key>`), cached. */
+  prefixedNamespaceLabels(namespace: string): Record<string, string> {
+    let labels = this.prefixedCache.get(namespace);
+    if (!labels) {
+      labels = {};
+      const plain = this.namespaceLabels(namespace);
+      for (const k in plain) labels[`${NAMESPACE_LABEL_PREFIX}${k}`] = plain[k]!;
+      this.prefixedCache.set(namespace, labels);
+    }
     return labels;
   }
 
@@ -327,6 +349,7 @@ export class PolicyModel {
         return put(this.policies, `knp/${namespace}/${name}`, decoded as PolicyEntity, 'policy');
       case PROFILE:
         this.namespaceCache.clear();
+        this.prefixedCache.clear();
         return put(this.profiles, name, decoded as ProfileEntity, 'profile');
       case TIER:
         return put(this.tiers, name, decoded as TierEntity, 'tier');
@@ -566,8 +589,7 @@ export function effectiveLabels(
   const namespace = entity.kind === 'host' ? undefined : entity.namespace;
   if (namespace !== undefined) {
     out[LABEL_NAMESPACE] = namespace;
-    const nsLabels = model.namespaceLabels(namespace);
-    for (const k in nsLabels) out[`${NAMESPACE_LABEL_PREFIX}${k}`] = nsLabels[k]!;
+    Object.assign(out, model.prefixedNamespaceLabels(namespace));
   }
   if (entity.kind === 'workload') {
     if (entity.orchestrator) out[LABEL_ORCHESTRATOR] = entity.orchestrator;

@@ -90,6 +90,22 @@ export function entityRuleSelector(
   policyNamespace: string | undefined,
 ): Selector | undefined {
   if (!entity) return undefined;
+  // Policies repeat the same rule selectors; selectors are immutable, so share them.
+  const sa = entity.serviceAccounts;
+  const key = `${policyNamespace ?? ''}\0${entity.selector ?? ''}\0${entity.notSelector ?? ''}\0${entity.namespaceSelector ?? ''}\0${sa ? JSON.stringify(sa) : ''}`;
+  if (ruleSelectorCache.has(key)) return ruleSelectorCache.get(key);
+  const made = makeEntityRuleSelector(entity, policyNamespace);
+  if (ruleSelectorCache.size >= 10_000) ruleSelectorCache.clear();
+  ruleSelectorCache.set(key, made);
+  return made;
+}
+
+const ruleSelectorCache = new Map<string, Selector | undefined>();
+
+function makeEntityRuleSelector(
+  entity: EntityRule,
+  policyNamespace: string | undefined,
+): Selector | undefined {
   const parts: SelectorNode[] = [];
   const sa = entity.serviceAccounts;
   if (sa?.selector) parts.push(serviceAccountAst(sa.selector));
@@ -253,12 +269,12 @@ export class SelectorIndex {
     // Indexed by whichever of its requirements the fewest items meet now (a
     // namespace's items rather than every "role == web" item of the cluster),
     // so both its first match and later item updates evaluate it on few items.
-    const candidates = indexCandidates(selector.ast);
-    const keys = [...new Set(candidates.map(([k]) => k))];
+    const requirements = indexCandidates(selector.ast);
+    const keys = [...new Set(requirements.map(([k]) => k))];
     for (const k of keys) this.useKey(k);
     let key: [string, string] | undefined;
     let fewest = Infinity;
-    for (const c of candidates) {
+    for (const c of requirements) {
       const n = this.itemsByLabel.get(c[0])?.get(c[1])?.size ?? 0;
       if (n < fewest) [key, fewest] = [c, n];
     }
@@ -266,10 +282,19 @@ export class SelectorIndex {
     this.selectors.set(id, entry);
     if (key) indexAdd(this.selectorsByLabel, key[0], key[1], id);
     else this.unindexed.add(id);
-    const matched = new Set<string>();
-    for (const item of key
+    const candidates = key
       ? (this.itemsByLabel.get(key[0])?.get(key[1]) ?? EMPTY)
-      : this.items.keys()) {
+      : this.items.keys();
+    if (entry.members.size === 0) {
+      // A new selector: nothing to take back.
+      for (const item of candidates) {
+        this.evaluations++;
+        if (selector.matches(this.items.get(item)!)) this.match(id, entry, item);
+      }
+      return;
+    }
+    const matched = new Set<string>();
+    for (const item of candidates) {
       this.evaluations++;
       if (selector.matches(this.items.get(item)!)) matched.add(item);
     }
@@ -355,5 +380,9 @@ export function shortHash(text: string): string {
 
 /** The set id of a selector: the same selector text always gives the same id. */
 export function selectorSetId(selector: Selector): string {
-  return `s${shortHash(selector.toString())}`;
+  let id = setIds.get(selector);
+  if (id === undefined) setIds.set(selector, (id = `s${shortHash(selector.toString())}`));
+  return id;
 }
+
+const setIds = new WeakMap<Selector, string>();

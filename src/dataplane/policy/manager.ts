@@ -155,34 +155,38 @@ export class PolicyManager {
    */
   private async applyFull(): Promise<{ bytes: number; renderMs: number; fresh: boolean }> {
     const opts = { table: this.table };
-    const fresh = !(await this.tableExists());
+    // The sets are rendered while nft says whether the table is there.
+    const exists = this.tableExists();
     let t0 = performance.now();
     const sets = renderFullSets(this.want, opts);
     let renderMs = performance.now() - t0;
+    const fresh = !(await exists);
+    // What the kernel will hold once this succeeds (kept only if it does), and
+    // how many pending messages it covers: updates may arrive while nft runs.
+    let snapshot: PolicyState;
+    let covered = 0;
     let bytes: number;
     if (fresh) {
       const header = `add table ${sets.table}`;
       const first = `${[header, ...sets.decls, ...sets.setElements].join('\n')}\n`;
       let hooks = '';
+      let secondBytes = 0;
       // The chains are rendered once nft is loading the sets.
       const second = () => {
         const t1 = performance.now();
         const chains = renderFullChains(this.want, opts);
         hooks = `${chains.hooks.join('\n')}\n`;
         const script = `${[header, ...sets.decls, ...chains.chains].join('\n')}\n`;
+        secondBytes = script.length;
         renderMs += performance.now() - t1;
         return script;
       };
-      let secondBytes = 0;
       try {
-        await this.nft.runConcurrently([
-          first,
-          () => {
-            const script = second();
-            secondBytes = script.length;
-            return script;
-          },
-        ]);
+        const loading = this.nft.runConcurrently([first, second]);
+        snapshot = copyPolicyState(this.want);
+        covered = this.pending.length;
+        this.nft.warm?.();
+        await loading;
         await this.nft.run(hooks);
       } catch (err) {
         // No hooks yet: nothing took effect. Leave no half-built table behind.
@@ -197,10 +201,13 @@ export class PolicyManager {
       const script = wholeTableScript({ ...sets, ...renderFullChains(this.want, opts) });
       renderMs += performance.now() - t0;
       bytes = script.length;
-      await this.nft.run(script);
+      const loading = this.nft.run(script);
+      snapshot = copyPolicyState(this.want);
+      covered = this.pending.length;
+      await loading;
     }
-    this.have = copyPolicyState(this.want);
-    this.pending = [];
+    this.have = snapshot;
+    this.pending = this.pending.slice(covered);
     return { bytes, renderMs, fresh };
   }
 

@@ -22,6 +22,8 @@ export interface NftRunner {
   runConcurrently(scripts: Script[]): Promise<void>;
   /** `nft -j <args>` output. */
   json(args: string[]): Promise<string>;
+  /** Gets ready to run a transaction soon (a long-lived nft, started now). */
+  warm?(): void;
   close(): void;
 }
 
@@ -137,6 +139,10 @@ export class SessionNft implements NftRunner {
   }
 
   private wake: (() => void) | undefined;
+
+  warm(): void {
+    this.child ??= this.start();
+  }
 
   /** Operations queued or running. */
   private pending = 0;

@@ -75,8 +75,10 @@ const CLEAR_BOTH = hex(~(MARK_ACCEPT | MARK_PASS) >>> 0);
 
 const CLEAR_PASS = hex(~MARK_PASS >>> 0);
 
+const UNQUOTABLE = /["\\;\n\r]/;
+
 function q(text: string): string {
-  return `"${text.replace(/["\\;\n\r]/g, '')}"`;
+  return `"${UNQUOTABLE.test(text) ? text.replace(new RegExp(UNQUOTABLE, 'g'), '') : text}"`;
 }
 
 /** The comment on a rule's nftables rules: "rule <index>: <policy> <direction>". */
@@ -293,22 +295,26 @@ export function renderEndpointChainBody(
     out.push(`jump ${plan.direction === 'ingress' ? 'failsafe-in' : 'failsafe-out'}`);
     out.push(`meta mark set meta mark & ${CLEAR_BOTH}`);
   }
+  // Every chain but the first runs only while nothing decided (accept or, in
+  // its tier, pass); a tier drops what nothing in it decided. An accepted
+  // packet falls through the rest without matching and returns at the end.
+  let first = true;
+  const when = (mask: number) => (first ? '' : `meta mark & ${hex(mask)} == 0 `);
   plan.tiers.forEach((tier, t) => {
     if (t > 0) out.push(`meta mark set meta mark & ${CLEAR_PASS}`);
-    tier.chains.forEach((chain, i) =>
-      out.push(`${i === 0 ? '' : `meta mark & ${both} == 0 `}jump ${chain}`),
-    );
-    out.push(accepted);
+    for (const chain of tier.chains) {
+      out.push(`${when(MARK_ACCEPT | MARK_PASS)}jump ${chain}`);
+      first = false;
+    }
     if (tier.defaultAction === 'Deny') {
-      out.push(
-        `meta mark & ${hex(MARK_PASS)} == 0 counter ${deny} comment ${q(`end of tier ${tier.tier}`)}`,
-      );
+      out.push(`meta mark & ${both} == 0 counter ${deny} comment ${q(`end of tier ${tier.tier}`)}`);
     }
   });
-  plan.profiles.forEach((chain, i) =>
-    out.push(`${i === 0 ? '' : `meta mark & ${hex(MARK_ACCEPT)} == 0 `}jump ${chain}`),
-  );
-  if (plan.profiles.length) out.push(accepted);
+  for (const chain of plan.profiles) {
+    out.push(`${when(MARK_ACCEPT)}jump ${chain}`);
+    first = false;
+  }
+  out.push(accepted);
   out.push(
     `counter ${deny} comment ${q(plan.profiles.length ? 'no profile allowed it' : 'no policy or profile allowed it')}`,
   );
@@ -475,39 +481,42 @@ const markLookup =
     state.endpointChains.get(chain)?.mark;
 
 /**
- * An endpoint's map and set elements. A workload's interface maps to its
- * chains' dispatch numbers (none while a chain has none: its traffic is
- * dropped as from an unknown interface); a host endpoint's to its chains.
+ * An endpoint's map and set elements, one call of `emit` each. A workload's
+ * interface maps to its chains' dispatch numbers (none while a chain has
+ * none: its traffic is dropped as from an unknown interface); a host
+ * endpoint's to its chains.
  */
+function forEachEndpointElement(
+  ep: LocalEndpointPlan,
+  markOf: MarkOf,
+  emit: (set: string, element: string) => void,
+): void {
+  const name = q(ep.iface);
+  if (ep.kind === 'host') {
+    emit('hep-in', `${name} : goto ${ep.ingress}`);
+    emit('hep-out', `${name} : goto ${ep.egress}`);
+    return;
+  }
+  const inMark = markOf(ep.ingress);
+  if (inMark) emit('wl-in', `${name} : ${hex(chainMark(inMark))}`);
+  const outMark = markOf(ep.egress);
+  if (outMark) emit('wl-out', `${name} : ${hex(chainMark(outMark))}`);
+  for (const cidr of ep.sources4) {
+    if (cidr.endsWith('/32')) emit('wl-src4', `${name} . ${cidr.slice(0, -3)}`);
+    else emit('wl-src4-net', `${name} . ${cidr}`);
+  }
+  for (const cidr of ep.sources6) {
+    if (cidr.endsWith('/128')) emit('wl-src6', `${name} . ${cidr.slice(0, -4)}`);
+    else emit('wl-src6-net', `${name} . ${cidr}`);
+  }
+}
+
 function endpointElements(
   ep: LocalEndpointPlan,
   markOf: MarkOf,
 ): { set: string; element: string }[] {
   const out: { set: string; element: string }[] = [];
-  if (ep.kind === 'host') {
-    out.push({ set: 'hep-in', element: `${q(ep.iface)} : goto ${ep.ingress}` });
-    out.push({ set: 'hep-out', element: `${q(ep.iface)} : goto ${ep.egress}` });
-    return out;
-  }
-  for (const [set, chain] of [
-    ['wl-in', ep.ingress],
-    ['wl-out', ep.egress],
-  ] as const) {
-    const mark = markOf(chain);
-    if (mark) out.push({ set, element: `${q(ep.iface)} : ${hex(chainMark(mark))}` });
-  }
-  for (const [family, list] of [
-    [4, ep.sources4],
-    [6, ep.sources6],
-  ] as const) {
-    for (const cidr of list) {
-      const exact = cidr.endsWith(family === 4 ? '/32' : '/128');
-      out.push({
-        set: `wl-src${family}${exact ? '' : '-net'}`,
-        element: `${q(ep.iface)} . ${exact ? cidr.slice(0, cidr.indexOf('/')) : cidr}`,
-      });
-    }
-  }
+  forEachEndpointElement(ep, markOf, (set, element) => out.push({ set, element }));
   return out;
 }
 
@@ -576,12 +585,17 @@ export function renderFullSets(
     setElements.push(...elementLines('add', t, spec.name, [...elements]));
   }
   const markOf = markLookup(state);
-  const elements = [...state.endpoints.values()]
-    .filter((ep) => ep.kind === 'workload')
-    .flatMap((ep) => endpointElements(ep, markOf))
-    .filter((e) => s.ipv6 || !e.set.startsWith('wl-src6'));
-  for (const [set, list] of groupBy(elements))
-    setElements.push(...elementLines('add', t, set, list));
+  const bySet = new Map<string, string[]>();
+  for (const ep of state.endpoints.values()) {
+    if (ep.kind !== 'workload') continue;
+    forEachEndpointElement(ep, markOf, (set, element) => {
+      if (!s.ipv6 && set.startsWith('wl-src6')) return;
+      const list = bySet.get(set);
+      if (list) list.push(element);
+      else bySet.set(set, [element]);
+    });
+  }
+  for (const [set, list] of bySet) setElements.push(...elementLines('add', t, set, list));
   return { table: t, decls, setElements };
 }
 
