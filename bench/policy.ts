@@ -22,7 +22,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PolicyCalc } from '../src/calc/policy/calc.js';
 import { evaluatePacket, ReferenceModel } from '../src/calc/policy/reference.js';
 import {
   globalPolicy,
@@ -35,19 +34,37 @@ import {
 import { shortHash } from '../src/calc/policy/selectors.js';
 import type { PolicyState } from '../src/calc/policy/types.js';
 import {
-  renderFelix,
-  renderFelixEndpointAdd,
-  felixChainNames,
-} from '../src/dataplane/policy/iptables.js';
-import { PolicyManager } from '../src/dataplane/policy/manager.js';
-import { SessionNft } from '../src/dataplane/policy/nft.js';
-import {
   buildTopology,
   deleteNamespaces,
   sh,
   uniquePrefix,
 } from '../src/dataplane/policy/test-support/topology.js';
 import type { Resource } from '../src/model/resource.js';
+import { compiled } from './compiled.js';
+
+/** The agent's code, compiled (see compiled.ts). */
+const code = {
+  ...(await compiled<typeof import('../src/calc/policy/calc.js')>('src/calc/policy/calc.ts')),
+  ...(await compiled<typeof import('../src/dataplane/policy/manager.js')>(
+    'src/dataplane/policy/manager.ts',
+  )),
+  ...(await compiled<typeof import('../src/dataplane/policy/nft.js')>(
+    'src/dataplane/policy/nft.ts',
+  )),
+  ...(await compiled<typeof import('../src/dataplane/policy/iptables.js')>(
+    'src/dataplane/policy/iptables.ts',
+  )),
+};
+const {
+  PolicyCalc,
+  PolicyManager,
+  SessionNft,
+  renderFelix,
+  renderFelixEndpointAdd,
+  felixChainNames,
+} = code;
+type PolicyManager = InstanceType<typeof PolicyManager>;
+type SessionNft = InstanceType<typeof SessionNft>;
 
 interface Options {
   endpoints: number;
