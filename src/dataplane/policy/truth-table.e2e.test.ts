@@ -102,12 +102,13 @@ describe(
     async function probe(
       cell: Omit<Cell, 'observed' | 'expected'>,
       timeoutMs: number,
+      family: 4 | 6 = 4,
     ): Promise<boolean> {
       const src = POD_LIST.find((p) => p.id === cell.src)!;
       const dst = POD_LIST.find((p) => p.id === cell.dst)!;
       return agents.get(src.id)!.probe({
         proto: cell.proto,
-        host: dst.ip,
+        host: family === 6 ? dst.ip6 : dst.ip,
         ...(cell.port !== undefined ? { port: cell.port } : {}),
         timeoutMs: cell.proto === 'icmp' ? Math.max(timeoutMs, 1000) : timeoutMs,
       });
@@ -118,7 +119,7 @@ describe(
       topo = await buildTopology(
         PREFIX,
         NODES,
-        POD_LIST.map((p) => ({ id: p.id, ip: p.ip, node: p.node, iface: p.iface })),
+        POD_LIST.map((p) => ({ id: p.id, ip: p.ip, ip6: p.ip6, node: p.node, iface: p.iface })),
       );
       const file = writeProbeAgent(dir);
       for (const p of POD_LIST)
@@ -171,9 +172,11 @@ describe(
       return (JSON.parse(out) as { allowed: boolean }).allowed;
     };
 
-    async function runScenario(sc: Scenario): Promise<void> {
+    /** Programs the scenario and probes every cell, over IPv4 or (dual stack) IPv6. */
+    async function runScenario(sc: Scenario, family: 4 | 6 = 4): Promise<void> {
       const t0 = performance.now();
-      const resources = [...baseResources(), ...sc.resources];
+      const resources = [...baseResources({ ipv6: family === 6 }), ...sc.resources];
+      const addr = (p: (typeof POD_LIST)[number]) => (family === 6 ? p.ip6 : p.ip);
       await program(resources);
       const t1 = performance.now();
       const model = new ReferenceModel(resources);
@@ -189,8 +192,8 @@ describe(
         for (const s of POD_LIST) {
           for (const d of POD_LIST) {
             const v = evaluatePacket(model, {
-              src: s.ip,
-              dst: d.ip,
+              src: addr(s),
+              dst: addr(d),
               protocol: proto,
               ...(port ? { port } : {}),
             });
@@ -206,27 +209,28 @@ describe(
         }
       }
       await pool(cells, 96, async (c) => {
-        c.observed = await probe(c, TIMEOUT_MS);
+        c.observed = await probe(c, TIMEOUT_MS, family);
       });
       // A dropped probe where traffic should pass gets a second, longer chance
       // (unless so many failed that something is plainly broken).
       const retry = cells.filter((c) => c.expected && !c.observed);
       await pool(retry.length <= 40 ? retry : [], 32, async (c) => {
-        c.observed = await probe(c, RETRY_TIMEOUT_MS);
+        c.observed = await probe(c, RETRY_TIMEOUT_MS, family);
       });
       const t2 = performance.now();
       // `policy explain`: the pure function on resources read back from the datastore for
       // every cell, the command itself (-o json) for the TCP/80 ones.
       const stored = await loadPolicyResources(datastore!);
+      const byId = (id: string) => POD_LIST.find((p) => p.id === id)!;
       for (const c of cells) {
         c.explained = explainFlow(stored, {
-          from: c.src,
-          to: c.dst,
+          from: family === 6 ? byId(c.src).ip6 : c.src,
+          to: family === 6 ? byId(c.dst).ip6 : c.dst,
           protocol: c.proto,
           ...(c.port ? { port: c.port } : {}),
         }).allowed;
       }
-      for (const c of cells.filter((x) => x.proto === 'tcp' && x.port === 80)) {
+      for (const c of cells.filter((x) => family === 4 && x.proto === 'tcp' && x.port === 80)) {
         const viaCli = await explainCli(c);
         assert.equal(
           viaCli,
@@ -236,7 +240,7 @@ describe(
       }
       const t3 = performance.now();
       timings.push(
-        `${sc.name.padEnd(30)} program ${(t1 - t0).toFixed(0)} ms, ${cells.length} probes ${(t2 - t1).toFixed(0)} ms, explain ${(t3 - t2).toFixed(0)} ms`,
+        `${`${sc.name}${family === 6 ? ' (IPv6)' : ''}`.padEnd(30)} program ${(t1 - t0).toFixed(0)} ms, ${cells.length} probes ${(t2 - t1).toFixed(0)} ms, explain ${(t3 - t2).toFixed(0)} ms`,
       );
       const pods = POD_LIST.map((p) => p.id);
       const wrong = cells.filter((c) => c.observed !== c.expected);
@@ -256,6 +260,39 @@ describe(
     for (const sc of SCENARIOS) {
       it(`${sc.name}: ${sc.description}`, { timeout: 60_000 }, () => runScenario(sc));
     }
+
+    // The same scenarios with every workload dual stack, probed over IPv6: IPv6
+    // sets, rule variants and anti-spoofing, ICMPv6 (which ICMP rules do not match).
+    for (const sc of SCENARIOS) {
+      it(`IPv6: ${sc.name}`, { timeout: 60_000 }, () => runScenario(sc, 6));
+    }
+
+    it(
+      "IPv6: a workload cannot send from another workload's address",
+      { timeout: 60_000 },
+      async () => {
+        await program(baseResources({ ipv6: true }));
+        const [xa, xb, yb] = ['x/a', 'x/b', 'y/b'].map((id) => POD_LIST.find((p) => p.id === id)!);
+        const netns = topo!.workloads.get('x/a')!.netns;
+        const send = (from: string) =>
+          agents
+            .get('x/a')!
+            .probe({ proto: 'tcp', host: yb!.ip6, port: 80, timeoutMs: 1000, localAddress: from });
+        try {
+          await sh(['ip', '-n', netns, 'addr', 'add', `${xb!.ip6}/128`, 'dev', 'eth0', 'nodad']);
+          assert.equal(await send(xa!.ip6), true);
+          assert.equal(
+            await send(xb!.ip6),
+            false,
+            "x/a sending as x/b's IPv6 address must be dropped",
+          );
+        } finally {
+          await sh(['ip', '-n', netns, 'addr', 'del', `${xb!.ip6}/128`, 'dev', 'eth0'], {
+            check: false,
+          });
+        }
+      },
+    );
 
     it(
       "packets that carry someone else's mark (kube-proxy's 0x4000) are policed the same and keep it",

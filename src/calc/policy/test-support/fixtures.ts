@@ -24,6 +24,8 @@ export interface WorkloadFixture {
   node: string;
   iface: string;
   ip: string;
+  /** An IPv6 address as well (dual stack). */
+  ip6?: string;
   labels?: Record<string, string>;
   ports?: WorkloadEndpointPort[];
   profiles?: string[];
@@ -49,7 +51,7 @@ export function workload(w: WorkloadFixture): Resource<WorkloadEndpointSpec> {
       pod: w.name,
       endpoint: 'eth0',
       interfaceName: w.iface,
-      ipNetworks: [`${w.ip}/32`],
+      ipNetworks: [`${w.ip}/32`, ...(w.ip6 ? [`${w.ip6}/128`] : [])],
       profiles: w.profiles ?? [`kns.${w.namespace}`],
       ...(w.ports ? { ports: w.ports } : {}),
       ...(w.allowSpoofedSourcePrefixes

@@ -29,6 +29,8 @@ export interface Pod {
   namespace: string;
   pod: string;
   ip: string;
+  /** Its IPv6 address (used when the cluster is dual stack: baseResources({ ipv6: true })). */
+  ip6: string;
   node: string;
   /** Host-side interface name. */
   iface: string;
@@ -40,6 +42,7 @@ export const POD_LIST: Pod[] = NAMESPACES.flatMap((namespace, i) =>
     namespace,
     pod,
     ip: `10.77.${i + 1}.${j + 1}`,
+    ip6: `fd00:77:${i + 1}::${j + 1}`,
     // Alternate hosts, so that some pairs share a host and others cross.
     node: NODES[(i * 3 + j) % 2]!,
     iface: `cali${namespace}${pod}0`,
@@ -53,7 +56,7 @@ export function podIP(id: string): string {
 export const SERVE_PORTS = [80, 81] as const;
 
 /** The cluster every scenario starts from: namespaces (kns profiles) and pods. */
-export function baseResources(): Resource[] {
+export function baseResources(opts: { ipv6?: boolean } = {}): Resource[] {
   const out: Resource[] = NAMESPACES.map((ns) => namespaceProfile(ns, { ns, team: `team-${ns}` }));
   for (const p of POD_LIST) {
     out.push(
@@ -63,6 +66,7 @@ export function baseResources(): Resource[] {
         node: p.node,
         iface: p.iface,
         ip: p.ip,
+        ...(opts.ipv6 ? { ip6: p.ip6 } : {}),
         labels: { pod: p.pod },
         ports: SERVE_PORTS.flatMap((port) => [
           { name: `serve-${port}-tcp`, protocol: 'TCP', port },

@@ -21,10 +21,11 @@ let listening = 0;
 const ready = () => { if (++listening === ports.length * 2) process.stdout.write(JSON.stringify({ ready: true }) + '\n'); };
 for (const port of ports) {
   const tcp = net.createServer((s) => { s.on('error', () => {}); s.end('ok'); });
-  tcp.listen(port, '0.0.0.0', ready);
-  const udp = dgram.createSocket('udp4');
+  // Dual stack: IPv4 arrives as IPv4-mapped addresses on the same sockets.
+  tcp.listen(port, '::', ready);
+  const udp = dgram.createSocket({ type: 'udp6', ipv6Only: false });
   udp.on('message', (msg, rinfo) => udp.send(msg, rinfo.port, rinfo.address));
-  udp.bind(port, '0.0.0.0', ready);
+  udp.bind(port, '::', ready);
 }
 const answer = (id, ok, t0) => process.stdout.write(JSON.stringify({ id, ok, ms: Date.now() - t0 }) + '\n');
 function probe(r) {
@@ -40,7 +41,7 @@ function probe(r) {
     s.on('connect', () => finish(true, () => s.destroy()));
     s.on('error', () => finish(false, () => s.destroy()));
   } else if (r.proto === 'udp') {
-    const s = dgram.createSocket('udp4');
+    const s = dgram.createSocket(r.host.includes(':') ? 'udp6' : 'udp4');
     timer = setTimeout(() => finish(false, () => s.close()), r.timeoutMs);
     s.on('message', () => finish(true, () => s.close()));
     s.on('error', () => finish(false, () => s.close()));

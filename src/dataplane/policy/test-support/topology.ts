@@ -40,18 +40,25 @@ export async function ipBatch(netns: string | undefined, lines: string[]): Promi
 export interface TopologyWorkload {
   id: string;
   ip: string;
+  /** An IPv6 address too: routed like the IPv4 one, the host's link-local as gateway. */
+  ip6?: string;
   node: string;
   iface: string;
 }
 
 export interface Topology {
   prefix: string;
-  hosts: Map<string, { netns: string; address: string }>;
+  hosts: Map<string, { netns: string; address: string; address6: string }>;
   workloads: Map<string, TopologyWorkload & { netns: string }>;
   destroy(): Promise<void>;
 }
 
 const HOST_NET = '10.99.0';
+const HOST_NET6 = 'fd00:99::';
+/** The link-local address of a veth whose MAC is ee:ee:ee:ee:ee:ee (Calico's host side). */
+const HOST_LINK_LOCAL = 'fe80::ecee:eeff:feee:eeee';
+/** No duplicate address detection: addresses are usable at once, as the tests want. */
+const NO_DAD = ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'];
 
 /** A unique namespace prefix for this run ("tpp1a2b-"). */
 export function uniquePrefix(tag: string): string {
@@ -93,14 +100,18 @@ export async function buildTopology(
   nodes: readonly string[],
   workloads: readonly TopologyWorkload[],
 ): Promise<Topology> {
-  const hosts = new Map<string, { netns: string; address: string }>();
+  const hosts = new Map<string, { netns: string; address: string; address6: string }>();
   const wls = new Map<string, TopologyWorkload & { netns: string }>();
   const topo: Topology = { prefix, hosts, workloads: wls, destroy: () => deleteNamespaces(prefix) };
   try {
     for (const [i, node] of nodes.entries()) {
       const netns = `${prefix}h${i + 1}`;
       await sh(['ip', 'netns', 'add', netns]);
-      hosts.set(node, { netns, address: `${HOST_NET}.${i + 1}` });
+      hosts.set(node, {
+        netns,
+        address: `${HOST_NET}.${i + 1}`,
+        address6: `${HOST_NET6}${i + 1}`,
+      });
       await sh([
         'ip',
         'netns',
@@ -112,6 +123,8 @@ export async function buildTopology(
         'net.ipv4.ip_forward=1',
         'net.ipv4.conf.all.rp_filter=0',
         'net.ipv4.conf.default.rp_filter=0',
+        'net.ipv6.conf.all.forwarding=1',
+        ...NO_DAD,
       ]);
     }
     const hostList = [...hosts.values()];
@@ -129,8 +142,8 @@ export async function buildTopology(
     // One segment between hosts: a veth pair for two, a bridge-free chain otherwise.
     if (hostList.length >= 2) {
       const [a, b] = hostList as [
-        { netns: string; address: string },
-        { netns: string; address: string },
+        { netns: string; address: string; address6: string },
+        { netns: string; address: string; address6: string },
       ];
       await sh([
         'ip',
@@ -148,7 +161,11 @@ export async function buildTopology(
         b.netns,
       ]);
       for (const h of [a, b]) {
-        await ipBatch(h.netns, [`addr add ${h.address}/24 dev eth1`, 'link set eth1 up']);
+        await ipBatch(h.netns, [
+          `addr add ${h.address}/24 dev eth1`,
+          `addr add ${h.address6}/64 dev eth1 nodad`,
+          'link set eth1 up',
+        ]);
       }
     }
     const perHost = new Map<string, string[]>();
@@ -157,6 +174,7 @@ export async function buildTopology(
       if (!host) throw new Error(`workload ${w.id}: no host ${w.node}`);
       const netns = `${prefix}w${wls.size + 1}`;
       await sh(['ip', 'netns', 'add', netns]);
+      await sh(['ip', 'netns', 'exec', netns, 'sysctl', '-q', '-w', ...NO_DAD]);
       await sh([
         'ip',
         '-n',
@@ -178,12 +196,19 @@ export async function buildTopology(
         'link set eth0 up',
         'route add 169.254.1.1 dev eth0 scope link',
         'route add default via 169.254.1.1 dev eth0',
+        ...(w.ip6
+          ? [
+              `addr add ${w.ip6}/128 dev eth0 nodad`,
+              `route add default via ${HOST_LINK_LOCAL} dev eth0`,
+            ]
+          : []),
       ]);
       const lines = perHost.get(w.node) ?? [];
       lines.push(
         `link set ${w.iface} address ee:ee:ee:ee:ee:ee`,
         `link set ${w.iface} up`,
         `route add ${w.ip}/32 dev ${w.iface} scope link`,
+        ...(w.ip6 ? [`route add ${w.ip6}/128 dev ${w.iface}`] : []),
       );
       perHost.set(w.node, lines);
       await sh([
@@ -205,6 +230,8 @@ export async function buildTopology(
       for (const w of workloads) {
         if (w.node === node) continue;
         lines.push(`route add ${w.ip}/32 via ${hosts.get(w.node)!.address} dev eth1`);
+        if (w.ip6)
+          lines.push(`route add ${w.ip6}/128 via ${hosts.get(w.node)!.address6} dev eth1`);
       }
       await ipBatch(host.netns, lines);
     }
