@@ -39,7 +39,7 @@ import type {
   TierPlan,
   WorkloadEntity,
 } from './types.js';
-import { MAX_CHAIN_MARK } from './types.js';
+import { MAX_CHAIN_MARK, STAGE_CHAINS, type ChainStage } from './types.js';
 import type { Resource, Rule } from '../../model/resource.js';
 
 export interface PolicyCalcOptions {
@@ -152,6 +152,25 @@ const FULL = { 4: 32, 6: 128 } as const;
 /** An endpoint chain plan before it has a dispatch number. */
 type PlanBody = Omit<EndpointChainPlan, 'mark'>;
 
+interface MadePlan {
+  plan: PlanBody;
+  owners: Map<string, ChainOwner>;
+}
+
+/** An endpoint's chains: its policy, and a host endpoint's other stages where they apply. */
+interface EndpointPlans {
+  ingress: MadePlan;
+  egress: MadePlan;
+  stages: Partial<Record<(typeof STAGE_CHAINS)[number][0], MadePlan>>;
+}
+
+const STAGE_LETTER: Record<ChainStage, string> = {
+  normal: '',
+  forward: 'f',
+  preDNAT: 'd',
+  untracked: 'u',
+};
+
 export class PolicyCalc {
   readonly model = new PolicyModel();
   readonly nodeName: string;
@@ -162,10 +181,7 @@ export class PolicyCalc {
   /** Effective labels last given to the indexes. */
   private readonly labelCache = new Map<string, Record<string, string>>();
   /** Endpoint chain plans by what decides them (policies, profiles), dropped when policy changes. */
-  private readonly planMemo = new Map<
-    string,
-    Record<Direction, { plan: PlanBody; owners: Map<string, ChainOwner> }>
-  >();
+  private readonly planMemo = new Map<string, EndpointPlans>();
   private readonly selectors = new Map<string, SelectorState>();
   private readonly namedPorts = new Map<string, NamedPortState>();
   private readonly chains = new Map<string, ActiveChain>();
@@ -487,37 +503,50 @@ export class PolicyCalc {
   // -------------------------------------------------------------------------
   // Endpoint plans
 
-  private plansFor(
-    entity: WorkloadEntity | HostEndpointEntity,
-    id: string,
-  ): Record<Direction, { plan: PlanBody; owners: Map<string, ChainOwner> }> {
+  private plansFor(entity: WorkloadEntity | HostEndpointEntity, id: string): EndpointPlans {
     const matching = [...this.policyIndex.selectorsMatching(id)];
     if (matching.length > 1) matching.sort();
     const memoKey = `${entity.kind}|${matching.join(',')}|${entity.profiles.join(',')}`;
     let memo = this.planMemo.get(memoKey);
     if (!memo) {
+      const stages: EndpointPlans['stages'] = {};
+      if (entity.kind === 'host') {
+        for (const [field, stage, direction] of STAGE_CHAINS) {
+          const made = this.makePlan(entity, matching, direction, stage);
+          if (made.plan.tiers.length) stages[field] = made;
+        }
+      }
       memo = {
-        ingress: this.makePlan(entity, matching, 'ingress'),
-        egress: this.makePlan(entity, matching, 'egress'),
+        ingress: this.makePlan(entity, matching, 'ingress', 'normal'),
+        egress: this.makePlan(entity, matching, 'egress', 'normal'),
+        stages,
       };
       this.planMemo.set(memoKey, memo);
     }
     return memo;
   }
 
+  /**
+   * An endpoint chain plan: the policies of the stage that select the
+   * endpoint and have the direction, by tier; for normal policy, then the
+   * profiles. Forward plans take applyOnForward policies only.
+   */
   private makePlan(
     entity: WorkloadEntity | HostEndpointEntity,
     matching: readonly string[],
     direction: Direction,
-  ): { plan: PlanBody; owners: Map<string, ChainOwner> } {
+    stage: ChainStage,
+  ): MadePlan {
     const owners = new Map<string, ChainOwner>();
     const byTier = new Map<
       string,
       { order: number; policies: { id: string; order: number | undefined; name: string }[] }
     >();
+    const policyStage = stage === 'forward' ? 'normal' : stage;
     for (const pid of matching) {
       const p = this.model.policies.get(pid);
-      if (!p || !p.types.includes(direction)) continue;
+      if (!p || p.stage !== policyStage || !p.types.includes(direction)) continue;
+      if (stage === 'forward' && !p.applyOnForward) continue;
       const tier = this.model.tier(p.tier);
       let entry = byTier.get(p.tier);
       if (!entry) byTier.set(p.tier, (entry = { order: tier.order, policies: [] }));
@@ -543,18 +572,20 @@ export class PolicyCalc {
           policies: sorted.map((p) => p.id),
         };
       });
-    const profileNames = entity.profiles.filter(
-      (p, i, all) => all.indexOf(p) === i && this.model.profile(p),
-    );
+    // Profiles are the default of an endpoint's own policy, not of the other stages.
+    const profileNames =
+      stage === 'normal'
+        ? entity.profiles.filter((p, i, all) => all.indexOf(p) === i && this.model.profile(p))
+        : [];
     const profiles = profileNames.map((name) => {
       const chain = profileChainName(name, direction);
       owners.set(chain, { kind: 'profile', id: name, direction });
       return chain;
     });
-    const kind = entity.kind === 'workload' ? 'w' : 'h';
+    const kind = STAGE_LETTER[stage] || (entity.kind === 'workload' ? 'w' : 'h');
     const body = { kind, direction, tiers, profiles };
     const chain = `${kind}${direction === 'ingress' ? 'i' : 'e'}-${shortHash(JSON.stringify(body))}`;
-    return { plan: { chain, direction, tiers, profiles, profileNames }, owners };
+    return { plan: { chain, direction, stage, tiers, profiles, profileNames }, owners };
   }
 
   private useEndpointChain(plan: PlanBody, owners: Map<string, ChainOwner>): void {
@@ -598,20 +629,28 @@ export class PolicyCalc {
     }
   }
 
+  private releaseEndpoint(plan: LocalEndpointPlan): void {
+    this.releaseEndpointChain(plan.ingress);
+    this.releaseEndpointChain(plan.egress);
+    for (const [field] of STAGE_CHAINS) {
+      const chain = plan[field];
+      if (chain) this.releaseEndpointChain(chain);
+    }
+  }
+
   private recomputeEndpoint(id: string): void {
     const entity = this.entities.get(id);
     const before = this.endpoints.get(id);
     if (!this.isLocal(entity)) {
       if (before) {
         this.endpoints.delete(id);
-        this.releaseEndpointChain(before.ingress);
-        this.releaseEndpointChain(before.egress);
+        this.releaseEndpoint(before);
         if (this.ifaces.get(before.iface) === id) this.ifaces.delete(before.iface);
         this.touchedIfaces.add(before.iface);
       }
       return;
     }
-    const { ingress, egress } = this.plansFor(entity, id);
+    const { ingress, egress, stages } = this.plansFor(entity, id);
     this.useEndpointChain(ingress.plan, ingress.owners);
     this.useEndpointChain(egress.plan, egress.owners);
     const spoofable = entity.kind === 'workload' ? entity.allowSpoofedSourcePrefixes : [];
@@ -630,9 +669,14 @@ export class PolicyCalc {
       sources4: sources(entity.ipv4, 4),
       sources6: sources(entity.ipv6, 6),
     };
+    for (const [field] of STAGE_CHAINS) {
+      const made = stages[field];
+      if (!made) continue;
+      this.useEndpointChain(made.plan, made.owners);
+      plan[field] = made.plan.chain;
+    }
     if (before) {
-      this.releaseEndpointChain(before.ingress);
-      this.releaseEndpointChain(before.egress);
+      this.releaseEndpoint(before);
       if (before.iface !== plan.iface && this.ifaces.get(before.iface) === id) {
         this.ifaces.delete(before.iface);
       }
@@ -947,6 +991,7 @@ function sameEndpoint(a: LocalEndpointPlan, b: LocalEndpointPlan): boolean {
     a.iface === b.iface &&
     a.ingress === b.ingress &&
     a.egress === b.egress &&
+    STAGE_CHAINS.every(([field]) => a[field] === b[field]) &&
     sameList(a.sources4, b.sources4) &&
     sameList(a.sources6, b.sources6)
   );

@@ -483,8 +483,6 @@ function decode(
     case GLOBALNETWORKPOLICY: {
       const s = spec as GlobalNetworkPolicySpec;
       const global = info === GLOBALNETWORKPOLICY;
-      if (s.doNotTrack || s.preDNAT)
-        fail('doNotTrack and preDNAT policies are not enforced by Tortie');
       return {
         id: global ? `gnp/${name}` : `np/${namespace}/${name}`,
         kind: global ? 'GlobalNetworkPolicy' : 'NetworkPolicy',
@@ -497,6 +495,8 @@ function decode(
         types: types(s),
         ingress: rules(s.ingress, 'spec.ingress'),
         egress: rules(s.egress, 'spec.egress'),
+        stage: s.doNotTrack ? 'untracked' : s.preDNAT ? 'preDNAT' : 'normal',
+        applyOnForward: s.applyOnForward === true || s.doNotTrack === true || s.preDNAT === true,
       } satisfies PolicyEntity;
     }
     case K8S_NETWORKPOLICY: {
@@ -513,6 +513,8 @@ function decode(
         types: t.types.map((x) => (x === 'Ingress' ? 'ingress' : 'egress')),
         ingress: t.ingress,
         egress: t.egress,
+        stage: 'normal',
+        applyOnForward: false,
       } satisfies PolicyEntity;
     }
     case PROFILE: {

@@ -91,7 +91,17 @@ export interface PolicyEntity {
   types: Direction[];
   ingress: Rule[];
   egress: Rule[];
+  /**
+   * Where a host endpoint's policy applies (Calico's doNotTrack and preDNAT):
+   * 'normal', 'preDNAT' (arriving traffic, before DNAT) or 'untracked' (raw,
+   * without conntrack). Workload endpoints only have 'normal' policy.
+   */
+  stage: PolicyStage;
+  /** Also to traffic forwarded through the host endpoint (always for the other stages). */
+  applyOnForward: boolean;
 }
+
+export type PolicyStage = 'normal' | 'preDNAT' | 'untracked';
 
 export interface ProfileEntity {
   name: string;
@@ -216,10 +226,20 @@ export interface TierPlan {
 }
 
 /** What an endpoint does in one direction: tiers, then profiles. */
+/**
+ * What an endpoint chain is for: a workload's or host endpoint's policy
+ * ('normal'), and for host endpoints the policy of traffic forwarded through
+ * them (applyOnForward), before DNAT (preDNAT) and without conntrack
+ * (doNotTrack). Normal and forward chains deny what no rule allowed; preDNAT
+ * and untracked chains only decide what a rule matched, and let the rest on.
+ */
+export type ChainStage = 'normal' | 'forward' | 'preDNAT' | 'untracked';
+
 export interface EndpointChainPlan {
   /** Content-addressed name: equal plans share one chain. */
   chain: string;
   direction: Direction;
+  stage: ChainStage;
   tiers: TierPlan[];
   /** Profile chains, in the endpoint's order. */
   profiles: string[];
@@ -247,7 +267,25 @@ export interface LocalEndpointPlan {
   /** Source addresses the endpoint may send from (workloads): "10.0.0.1/32", allowed prefixes. */
   sources4: string[];
   sources6: string[];
+  /**
+   * Host endpoints: the chains of the other stages (see ChainStage); absent
+   * where no policy of that stage and direction selects the endpoint.
+   */
+  forwardIngress?: string;
+  forwardEgress?: string;
+  preDnatIngress?: string;
+  untrackedIngress?: string;
+  untrackedEgress?: string;
 }
+
+/** LocalEndpointPlan's chains of the other stages, with their stage and direction. */
+export const STAGE_CHAINS = [
+  ['forwardIngress', 'forward', 'ingress'],
+  ['forwardEgress', 'forward', 'egress'],
+  ['preDnatIngress', 'preDNAT', 'ingress'],
+  ['untrackedIngress', 'untracked', 'ingress'],
+  ['untrackedEgress', 'untracked', 'egress'],
+] as const satisfies readonly (readonly [keyof LocalEndpointPlan, ChainStage, Direction])[];
 
 export type SetKind = 'addr' | 'net' | 'port';
 

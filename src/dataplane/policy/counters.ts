@@ -96,9 +96,9 @@ export function parseCounters(json: string): CounterRow[] {
         action: actionOf(expr),
       };
     } else {
-      const direction = /^[wh]i-/.test(chain)
+      const direction = /^[whfdu]i-/.test(chain)
         ? 'ingress'
-        : /^[wh]e-/.test(chain)
+        : /^[whfdu]e-/.test(chain)
           ? 'egress'
           : undefined;
       const kind: CounterRow['kind'] = comment.startsWith('end of tier')

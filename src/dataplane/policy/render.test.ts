@@ -145,6 +145,7 @@ describe('nftables rendering', () => {
         profiles: ['ri-kns.x'],
         profileNames: ['kns.x'],
         mark: 1,
+        stage: 'normal',
       },
       SETTINGS,
     );

@@ -40,6 +40,7 @@
 // on every transaction, and interval sets make nft read their elements each
 // time, so lists in rules are expanded into rules instead.
 
+import { STAGE_CHAINS } from '../../calc/policy/types.js';
 import type {
   EndpointChainPlan,
   Family,
@@ -285,16 +286,23 @@ export function renderEndpointChainBody(
   settings: PolicySettings,
 ): string[] {
   const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
-  const host = plan.chain.startsWith('h');
+  // Normal and forward chains deny what nothing allowed; preDNAT and untracked
+  // ones return undecided traffic to the hook, which lets it on.
+  const decidesAll = plan.stage === 'normal' || plan.stage === 'forward';
   const both = hex(MARK_ACCEPT | MARK_PASS);
   const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)} return`;
   const out: string[] = [];
-  if (host) {
+  const failsafe = `jump ${plan.direction === 'ingress' ? 'failsafe-in' : 'failsafe-out'}`;
+  if (plan.stage === 'normal' && plan.chain.startsWith('h')) {
     out.push('ct state established,related accept');
     out.push('ct state invalid counter drop');
-    out.push(`jump ${plan.direction === 'ingress' ? 'failsafe-in' : 'failsafe-out'}`);
-    out.push(`meta mark set meta mark & ${CLEAR_BOTH}`);
+    out.push(failsafe);
+  } else if (plan.stage === 'preDNAT' || plan.stage === 'untracked') {
+    // A host can't be locked out by these stages either.
+    out.push(failsafe);
   }
+  if (plan.stage !== 'normal' || plan.chain.startsWith('h'))
+    out.push(`meta mark set meta mark & ${CLEAR_BOTH}`);
   // Every chain but the first runs only while nothing decided (accept or, in
   // its tier, pass); a tier drops what nothing in it decided. An accepted
   // packet falls through the rest without matching and returns at the end.
@@ -306,7 +314,7 @@ export function renderEndpointChainBody(
       out.push(`${when(MARK_ACCEPT | MARK_PASS)}jump ${chain}`);
       first = false;
     }
-    if (tier.defaultAction === 'Deny') {
+    if (decidesAll && tier.defaultAction === 'Deny') {
       out.push(`meta mark & ${both} == 0 counter ${deny} comment ${q(`end of tier ${tier.tier}`)}`);
     }
   });
@@ -314,6 +322,7 @@ export function renderEndpointChainBody(
     out.push(`${when(MARK_ACCEPT)}jump ${chain}`);
     first = false;
   }
+  if (!decidesAll) return out;
   out.push(accepted);
   out.push(
     `counter ${deny} comment ${q(plan.profiles.length ? 'no profile allowed it' : 'no policy or profile allowed it')}`,
@@ -333,6 +342,16 @@ function failsafeRules(ports: ProtoPort[], direction: 'in' | 'out'): string[] {
 // ---------------------------------------------------------------------------
 // The fixed skeleton
 
+/** A host endpoint's interface to its chains of the other stages (jumped to: they return). */
+const HOST_STAGE_MAP: Record<(typeof STAGE_CHAINS)[number][0], string> = {
+  forwardIngress: 'hep-fwd-in',
+  forwardEgress: 'hep-fwd-out',
+  preDnatIngress: 'hep-dnat-in',
+  untrackedIngress: 'hep-raw-in',
+  untrackedEgress: 'hep-raw-out',
+};
+const HOST_STAGE_MAPS = Object.values(HOST_STAGE_MAP);
+
 /** The chains Allow and Pass go to: set their bit, and return from the policy's chain. */
 export const ALLOW_CHAIN = 'allow';
 export const PASS_CHAIN = 'pass';
@@ -345,6 +364,7 @@ function skeletonDecls(t: string, settings: PolicySettings): string[] {
     `add map ${t} plans { type mark : verdict; }`,
     `add map ${t} hep-in { type ifname : verdict; }`,
     `add map ${t} hep-out { type ifname : verdict; }`,
+    ...HOST_STAGE_MAPS.map((m) => `add map ${t} ${m} { type ifname : verdict; }`),
     `add set ${t} wl-src4 { type ifname . ipv4_addr; }`,
     `add set ${t} wl-src4-net { type ifname . ipv4_addr; flags interval; }`,
   ];
@@ -408,13 +428,31 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
     `counter ${e2h === 'Accept' ? 'accept' : e2h === 'Return' ? 'return' : deny} comment ${q(`defaultEndpointToHostAction ${e2h}`)}`,
   );
   chain('wl-to-host', toHost);
+  const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
+  // Host endpoints' untracked stage (raw, before conntrack): what their
+  // doNotTrack policy allows is not tracked, and skips the later stages.
+  chain('raw-in', ['iifname vmap @hep-raw-in', `${accepted} notrack accept`]);
+  // Forwarded through host endpoints (applyOnForward): what untracked policy
+  // allowed skips it; otherwise the ingress endpoint's, then the egress one's.
+  chain('hep-forward', [
+    `${accepted} ct state untracked return`,
+    'iifname vmap @hep-fwd-in',
+    'oifname vmap @hep-fwd-out',
+  ]);
+  chain('forward-hosts', [
+    'ct state established,related accept',
+    `ct state invalid iifname @hep-fwd-in counter ${deny} comment ${q('conntrack invalid')}`,
+    `ct state invalid oifname @hep-fwd-out counter ${deny} comment ${q('conntrack invalid')}`,
+    'jump hep-forward',
+    'accept',
+  ]);
   return lines;
 }
 
 /** The base chains: what hooks the table into the kernel's paths. */
 function skeletonHooks(t: string, settings: PolicySettings): string[] {
   const spoof = [
-    'iifname != "cali*" return',
+    'iifname != "cali*" goto raw-in',
     'meta nfproto ipv4 iifname . ip saddr @wl-src4 return',
     'meta nfproto ipv4 iifname . ip saddr @wl-src4-net return',
     'ip6 saddr fe80::/10 return',
@@ -427,14 +465,27 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
   spoof.push(`counter drop comment ${q('workload source address not its own')}`);
   const hook = (name: string, rules: string[], spec: string) =>
     chainLines(t, name, rules, `type filter hook ${spec}; policy accept;`);
+  const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
   return [
     ...hook('anti-spoof', spoof, 'prerouting priority raw'),
     ...hook(
+      'raw-out',
+      ['oifname vmap @hep-raw-out', `${accepted} notrack accept`],
+      'output priority raw',
+    ),
+    // Host endpoints' preDNAT stage: before kube-proxy's (or anyone's) DNAT.
+    ...hook(
+      'pre-dnat',
+      [`${accepted} accept`, 'ct state established,related accept', 'iifname vmap @hep-dnat-in'],
+      'prerouting priority mangle',
+    ),
+    ...hook(
       'forward',
       [
-        'iifname != "cali*" oifname != "cali*" return',
+        'iifname != "cali*" oifname != "cali*" goto forward-hosts',
         'ct state established,related accept',
         `ct state invalid counter drop comment ${q('conntrack invalid')}`,
+        'jump hep-forward',
         'iifname "cali*" jump from-wl',
         'oifname "cali*" jump to-wl',
         'accept',
@@ -443,12 +494,13 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
     ),
     ...hook(
       'input',
-      ['iifname "cali*" goto wl-to-host', 'iifname vmap @hep-in'],
+      // What a host endpoint's untracked or preDNAT policy allowed skips its normal policy.
+      ['iifname "cali*" goto wl-to-host', `${accepted} accept`, 'iifname vmap @hep-in'],
       'input priority filter',
     ),
     ...hook(
       'output',
-      ['oifname "cali*" accept', 'oifname vmap @hep-out'],
+      ['oifname "cali*" accept', `${accepted} accept`, 'oifname vmap @hep-out'],
       'output priority filter',
     ),
   ];
@@ -495,6 +547,10 @@ function forEachEndpointElement(
   if (ep.kind === 'host') {
     emit('hep-in', `${name} : goto ${ep.ingress}`);
     emit('hep-out', `${name} : goto ${ep.egress}`);
+    for (const [field] of STAGE_CHAINS) {
+      const chain = ep[field];
+      if (chain) emit(HOST_STAGE_MAP[field], `${name} : jump ${chain}`);
+    }
     return;
   }
   const inMark = markOf(ep.ingress);
