@@ -279,7 +279,8 @@ export class PolicyCalc {
 
   private isLocal(e: AddressedEntity | undefined): e is WorkloadEntity | HostEndpointEntity {
     if (!e || e.kind === 'netset' || e.node !== this.nodeName) return false;
-    return e.kind === 'workload' || (e.iface !== undefined && e.iface !== '*');
+    // A host endpoint needs an interface: its own, or "*" (all the host's).
+    return e.kind === 'workload' || e.iface !== undefined;
   }
 
   private *localKeys(): Iterable<string> {

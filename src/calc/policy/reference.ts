@@ -97,9 +97,13 @@ interface RefPolicy {
   namespace: string | undefined;
   tier: string;
   order: number | undefined;
+  /** Host endpoints' doNotTrack ('untracked') and preDNAT policies apply at stages of their own. */
+  stage: HostStage | 'normal';
   calico?: GlobalNetworkPolicySpec;
   k8s?: K8sNetworkPolicySpec;
 }
+
+type HostStage = 'untracked' | 'preDNAT';
 
 function ipOf(text: string): IPAddress | undefined {
   const bare = text.includes('/') ? text.slice(0, text.indexOf('/')) : text;
@@ -138,6 +142,7 @@ export class ReferenceModel {
         namespace: ns,
         tier: 'default',
         order: 1000,
+        stage: 'normal',
         k8s: spec as K8sNetworkPolicySpec,
       });
       return;
@@ -201,9 +206,9 @@ export class ReferenceModel {
       case 'NetworkPolicy':
       case 'GlobalNetworkPolicy': {
         const s = spec as GlobalNetworkPolicySpec;
-        if (s.doNotTrack || s.preDNAT) return;
         const global = r.kind === 'GlobalNetworkPolicy';
         this.policies.push({
+          stage: s.doNotTrack ? 'untracked' : s.preDNAT ? 'preDNAT' : 'normal',
           kind: global ? 'GlobalNetworkPolicy' : 'NetworkPolicy',
           name: global ? name : `${ns}/${name}`,
           sortName: global ? name : `${ns}/${name}`,
@@ -659,10 +664,11 @@ function tiersFor(
   model: ReferenceModel,
   e: RefEndpoint,
   direction: Direction,
+  stage: RefPolicy['stage'] = 'normal',
 ): [string, RefPolicy[]][] {
   const byTier = new Map<string, RefPolicy[]>();
   for (const p of model.policies) {
-    if (!policyApplies(model, p, e, direction)) continue;
+    if (p.stage !== stage || !policyApplies(model, p, e, direction)) continue;
     const list = byTier.get(p.tier) ?? [];
     list.push(p);
     byTier.set(p.tier, list);
@@ -729,6 +735,22 @@ export function evaluateDirection(
   direction: Direction,
   f: Flow,
 ): DirectionVerdict {
+  return evaluateStage(model, e, direction, f, 'normal')!;
+}
+
+/**
+ * One stage of an endpoint's policy in one direction. The normal stage always
+ * decides (tiers drop what none decided, then profiles, then drop); a host
+ * endpoint's untracked and preDNAT stages decide only what a rule matched
+ * (undefined: on to the next stage).
+ */
+function evaluateStage(
+  model: ReferenceModel,
+  e: RefEndpoint,
+  direction: Direction,
+  f: Flow,
+  stage: RefPolicy['stage'],
+): DirectionVerdict | undefined {
   const logged: LogHit[] = [];
   const passedTiers: string[] = [];
   const result = (allowed: boolean, by: DecidedBy): DirectionVerdict => ({
@@ -738,8 +760,9 @@ export function evaluateDirection(
     by,
     logged,
     passedTiers,
+    ...(stage === 'normal' ? {} : { stage }),
   });
-  for (const [tier, policies] of tiersFor(model, e, direction)) {
+  for (const [tier, policies] of tiersFor(model, e, direction, stage)) {
     let passed = false;
     for (const p of policies) {
       let outcome: RuleOutcome;
@@ -765,11 +788,12 @@ export function evaluateDirection(
         break;
       }
     }
-    if (!passed && model.tiers.get(tier)?.defaultAction !== 'Pass') {
+    if (stage === 'normal' && !passed && model.tiers.get(tier)?.defaultAction !== 'Pass') {
       return result(false, { kind: 'end-of-tier', tier });
     }
     passedTiers.push(tier);
   }
+  if (stage !== 'normal') return undefined;
   const tried: string[] = [];
   for (const name of e.profiles) {
     if (tried.includes(name)) continue;
@@ -792,6 +816,72 @@ export function evaluateDirection(
 }
 
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, sctp: 132 };
+
+/** Felix's failsafe ports, when FelixConfiguration does not set them. */
+const FAILSAFE_IN = 'tcp:22 udp:68 tcp:179 tcp:2379 tcp:2380 tcp:5473 tcp:6443 tcp:6666 tcp:6667';
+const FAILSAFE_OUT = 'udp:53 udp:67 tcp:179 tcp:2379 tcp:2380 tcp:5473 tcp:6443 tcp:6666 tcp:6667';
+
+/** The failsafe port that lets the packet through a host endpoint, if any. */
+function failsafeFor(
+  model: ReferenceModel,
+  hep: RefEndpoint,
+  direction: Direction,
+  f: Flow,
+): { protocol: number; port: number } | undefined {
+  const felix = model.felixFor(hep.node);
+  const configured =
+    direction === 'ingress' ? felix.failsafeInboundHostPorts : felix.failsafeOutboundHostPorts;
+  const list =
+    configured ??
+    (direction === 'ingress' ? FAILSAFE_IN : FAILSAFE_OUT).split(' ').map((t) => {
+      const [protocol, port] = t.split(':');
+      return { protocol: protocol!, port: Number(port), net: undefined as string | undefined };
+    });
+  for (const item of list) {
+    const protocol = PROTOCOLS[String(item.protocol).toLowerCase()] ?? Number(item.protocol);
+    if (protocol !== f.protocol || item.port !== f.dstPort) continue;
+    if (item.net) {
+      const net = tryParseCidr(item.net);
+      const peer = direction === 'ingress' ? f.src : f.dst;
+      if (!net || !cidrContainsAddress(net, peer)) continue;
+    }
+    return { protocol, port: item.port };
+  }
+  return undefined;
+}
+
+/**
+ * A host endpoint's policy for traffic to or from the host's own processes,
+ * stage by stage (as the dataplane hooks it): failsafe ports pass; untracked
+ * (doNotTrack) then, for ingress, preDNAT policy decide what their rules
+ * match, an Allow skipping the later stages; then the normal policy.
+ */
+function hostSteps(
+  model: ReferenceModel,
+  hep: RefEndpoint,
+  direction: Direction,
+  f: Flow,
+): DirectionVerdict[] {
+  const failsafe = failsafeFor(model, hep, direction, f);
+  if (failsafe) {
+    return [
+      {
+        direction,
+        endpoint: hep.id,
+        allowed: true,
+        by: { kind: 'failsafe', ...failsafe },
+        logged: [],
+        passedTiers: [],
+      },
+    ];
+  }
+  const stages: HostStage[] = direction === 'ingress' ? ['untracked', 'preDNAT'] : ['untracked'];
+  for (const stage of stages) {
+    const v = evaluateStage(model, hep, direction, f, stage);
+    if (v) return [v];
+  }
+  return [evaluateDirection(model, hep, direction, f)];
+}
 
 export interface PacketOptions {
   /** The workload ("ns/name") that sends it, when it may not be the source address's owner. */
@@ -895,6 +985,18 @@ export function evaluatePacket(
       return done();
     }
   }
+  // A host endpoint (by its expectedIPs) that sends, or receives for the host's processes.
+  const hostAt = (ip: IPAddress) => model.endpointsAt(ip).find((e) => e.kind === 'host');
+  const srcHost = sender ? undefined : hostAt(src);
+  if (srcHost) {
+    steps.push(...hostSteps(model, srcHost, 'egress', f));
+    if (!steps[steps.length - 1]!.allowed) return done();
+  }
+  const dstHost = receiver ? undefined : hostAt(dst);
+  if (dstHost) {
+    steps.push(...hostSteps(model, dstHost, 'ingress', f));
+    return done();
+  }
   if (receiver) steps.push(evaluateDirection(model, receiver, 'ingress', f));
   if (steps.length === 0) {
     steps.push({
@@ -913,7 +1015,7 @@ export function evaluatePacket(
 export function describeVerdict(v: Verdict): string[] {
   const lines = [`${v.allowed ? 'ALLOWED' : 'DENIED'}: ${v.src} -> ${v.dst}`];
   for (const s of v.steps) {
-    const where = s.endpoint ? `${s.direction} of ${s.endpoint}` : s.direction;
+    const where = `${s.endpoint ? `${s.direction} of ${s.endpoint}` : s.direction}${s.stage ? ` (${s.stage})` : ''}`;
     lines.push(`  ${where}: ${s.allowed ? 'allow' : 'deny'} by ${describeBy(s.by)}`);
     for (const t of s.passedTiers) lines.push(`    tier ${t} passed`);
     for (const l of s.logged)

@@ -379,6 +379,8 @@ export interface DirectionVerdict {
   logged: LogHit[];
   /** Tiers that passed the packet on. */
   passedTiers: string[];
+  /** A host endpoint's policy stage other than its normal one. */
+  stage?: 'untracked' | 'preDNAT';
 }
 
 export interface Verdict {

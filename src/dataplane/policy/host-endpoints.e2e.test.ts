@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PolicyCalc } from '../../calc/policy/calc.js';
+import { describeVerdict, evaluatePacket, ReferenceModel } from '../../calc/policy/reference.js';
 import {
   globalPolicy,
   hostEndpoint,
@@ -128,6 +129,23 @@ describe('host endpoint policy stages (real traffic)', { skip: !root && 'needs r
 
   const expectFlows = async (want: Record<Flow, boolean>, what: string) => {
     assert.deepEqual(await probeAll(), want, what);
+    // `policy explain` (the reference evaluator) on the flows to the host's
+    // processes; it does not model forwarded traffic's host endpoint policy.
+    const model = new ReferenceModel(current);
+    for (const [name, f] of Object.entries(FLOWS) as [Flow, (typeof FLOWS)[Flow]][]) {
+      if (f.to !== 'h1') continue;
+      const v = evaluatePacket(model, {
+        src: '10.99.0.2',
+        dst: '10.99.0.1',
+        protocol: 'tcp',
+        port: f.port,
+      });
+      assert.equal(
+        v.allowed,
+        want[name],
+        `${what}: explain of ${name}: ${describeVerdict(v).join('; ')}`,
+      );
+    }
   };
 
   it('normal policy: the host processes only, default deny; forwarded traffic untouched', async () => {
@@ -203,6 +221,50 @@ describe('host endpoint policy stages (real traffic)', { skip: !root && 'needs r
         'x/a -> y/b:80 (out through eth1)': true,
       },
       'preDNAT policy',
+    );
+  });
+
+  it('interfaceName "*": every interface but loopback and workloads\'', async () => {
+    const star = hostEndpoint(
+      'h1-all',
+      { node: NODES[0], interfaceName: '*', expectedIPs: ['10.99.0.1'] },
+      UPLINK,
+    );
+    const fwd = globalPolicy('fwd-in', {
+      selector: "hep == 'uplink'",
+      applyOnForward: true,
+      ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
+      types: ['Ingress'],
+    });
+    await program([...base().filter((r) => r.kind !== 'HostEndpoint'), star, hostIn, fwd]);
+    await expectFlows(
+      {
+        'h2 -> h1:8081': true,
+        'h2 -> h1:8082': false,
+        'y/b -> x/a:80 (in through eth1)': true,
+        'y/b -> x/a:81 (in through eth1)': false,
+        'x/a -> y/b:80 (out through eth1)': true,
+      },
+      'all-interfaces host endpoint',
+    );
+    // Loopback is not policed: the host still reaches its own processes.
+    assert.equal(
+      await agents
+        .get('h1')!
+        .probe({ proto: 'tcp', host: '127.0.0.1', port: 8082, timeoutMs: 800 }),
+      true,
+    );
+    // Back to the interface's own host endpoint: the "*" chains are emptied.
+    await program([...base(), hostIn]);
+    await expectFlows(
+      {
+        'h2 -> h1:8081': true,
+        'h2 -> h1:8082': false,
+        'y/b -> x/a:80 (in through eth1)': true,
+        'y/b -> x/a:81 (in through eth1)': true,
+        'x/a -> y/b:80 (out through eth1)': true,
+      },
+      'the interface host endpoint again',
     );
   });
 

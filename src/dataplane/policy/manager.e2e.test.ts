@@ -83,10 +83,41 @@ describe('policy manager (nftables)', { skip: !root && 'needs root', concurrency
         const calc = new PolicyCalc({ nodeName: NODES[0] });
         const manager = new PolicyManager(session);
         let previous: Resource[] = [];
+        // Host endpoints with policy of every stage, on one interface and then on all.
+        const stagePolicies = (suffix: string): Resource[] => [
+          globalPolicy(`fwd-${suffix}`, {
+            selector: "hep == 'uplink'",
+            applyOnForward: true,
+            ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
+            egress: [{ action: 'Deny', protocol: 'UDP' }],
+            types: ['Ingress', 'Egress'],
+          }),
+          globalPolicy(`pre-${suffix}`, {
+            selector: "hep == 'uplink'",
+            preDNAT: true,
+            applyOnForward: true,
+            ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [81] } }],
+            types: ['Ingress'],
+          }),
+          globalPolicy(`raw-${suffix}`, {
+            selector: "hep == 'uplink'",
+            doNotTrack: true,
+            applyOnForward: true,
+            ingress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
+            egress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
+            types: ['Ingress', 'Egress'],
+          }),
+        ];
+        const hep = (name: string, iface: string) =>
+          hostEndpoint(name, { node: NODES[0], interfaceName: iface }, { hep: 'uplink' });
         const steps: Resource[][] = [
           [],
           ...SCENARIOS.map((s) => s.resources),
           SCENARIOS.find((s) => s.name === 'tiers-pass')!.resources,
+          [hep('uplink', 'eth1'), ...stagePolicies('a')],
+          [hep('uplink', 'eth1'), ...stagePolicies('b')],
+          [hep('all', '*'), ...stagePolicies('b')],
+          [hep('all', '*'), hep('uplink', 'eth1')],
           [],
         ];
         for (const [i, step] of steps.entries()) {

@@ -352,6 +352,36 @@ const HOST_STAGE_MAP: Record<(typeof STAGE_CHAINS)[number][0], string> = {
 };
 const HOST_STAGE_MAPS = Object.values(HOST_STAGE_MAP);
 
+/**
+ * An all-interfaces host endpoint (`interfaceName: "*"`) is reached through
+ * chains of its own, tried after the per-interface maps miss: every
+ * interface but loopback and workloads'. Its untracked policy does not
+ * apply (as in Calico).
+ */
+const STAR_CHAINS = [
+  { chain: 'hep-any-in', ifname: 'iifname', field: 'ingress', verb: 'goto' },
+  { chain: 'hep-any-out', ifname: 'oifname', field: 'egress', verb: 'goto' },
+  { chain: 'hep-any-fwd-in', ifname: 'iifname', field: 'forwardIngress', verb: 'jump' },
+  { chain: 'hep-any-fwd-out', ifname: 'oifname', field: 'forwardEgress', verb: 'jump' },
+  { chain: 'hep-any-dnat-in', ifname: 'iifname', field: 'preDnatIngress', verb: 'jump' },
+] as const;
+
+export const ALL_INTERFACES = '*';
+
+/** The all-interfaces chains' rules for the endpoint (none: emptied). */
+function starChainLines(t: string, ep: LocalEndpointPlan | undefined): string[] {
+  const lines: string[] = [];
+  for (const s of STAR_CHAINS) {
+    lines.push(`flush chain ${t} ${s.chain}`);
+    const target = ep?.[s.field];
+    if (target)
+      lines.push(
+        `add rule ${t} ${s.chain} ${s.ifname} != "lo" ${s.ifname} != "cali*" ${s.verb} ${target}`,
+      );
+  }
+  return lines;
+}
+
 /** The chains Allow and Pass go to: set their bit, and return from the policy's chain. */
 export const ALLOW_CHAIN = 'allow';
 export const PASS_CHAIN = 'pass';
@@ -429,6 +459,7 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
   );
   chain('wl-to-host', toHost);
   const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
+  for (const { chain: name } of STAR_CHAINS) chain(name, []);
   // Host endpoints' untracked stage (raw, before conntrack): what their
   // doNotTrack policy allows is not tracked, and skips the later stages.
   chain('raw-in', ['iifname vmap @hep-raw-in', `${accepted} notrack accept`]);
@@ -437,7 +468,9 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
   chain('hep-forward', [
     `${accepted} ct state untracked return`,
     'iifname vmap @hep-fwd-in',
+    'jump hep-any-fwd-in',
     'oifname vmap @hep-fwd-out',
+    'jump hep-any-fwd-out',
   ]);
   chain('forward-hosts', [
     'ct state established,related accept',
@@ -476,7 +509,12 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
     // Host endpoints' preDNAT stage: before kube-proxy's (or anyone's) DNAT.
     ...hook(
       'pre-dnat',
-      [`${accepted} accept`, 'ct state established,related accept', 'iifname vmap @hep-dnat-in'],
+      [
+        `${accepted} accept`,
+        'ct state established,related accept',
+        'iifname vmap @hep-dnat-in',
+        'jump hep-any-dnat-in',
+      ],
       'prerouting priority mangle',
     ),
     ...hook(
@@ -495,12 +533,17 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
     ...hook(
       'input',
       // What a host endpoint's untracked or preDNAT policy allowed skips its normal policy.
-      ['iifname "cali*" goto wl-to-host', `${accepted} accept`, 'iifname vmap @hep-in'],
+      [
+        'iifname "cali*" goto wl-to-host',
+        `${accepted} accept`,
+        'iifname vmap @hep-in',
+        'jump hep-any-in',
+      ],
       'input priority filter',
     ),
     ...hook(
       'output',
-      ['oifname "cali*" accept', `${accepted} accept`, 'oifname vmap @hep-out'],
+      ['oifname "cali*" accept', `${accepted} accept`, 'oifname vmap @hep-out', 'jump hep-any-out'],
       'output priority filter',
     ),
   ];
@@ -544,6 +587,7 @@ function forEachEndpointElement(
   emit: (set: string, element: string) => void,
 ): void {
   const name = q(ep.iface);
+  if (ep.kind === 'host' && ep.iface === ALL_INTERFACES) return;
   if (ep.kind === 'host') {
     emit('hep-in', `${name} : goto ${ep.ingress}`);
     emit('hep-out', `${name} : goto ${ep.egress}`);
@@ -675,6 +719,8 @@ export function renderFullChains(
     if (element) plans.push(element);
   }
   chains.push(...elementLines('add', t, 'plans', plans));
+  const star = state.endpoints.get(ALL_INTERFACES);
+  if (star) chains.push(...starChainLines(t, star).filter((l) => !l.startsWith('flush')));
   const hosts = [...state.endpoints.values()]
     .filter((ep) => ep.kind === 'host')
     .flatMap((ep) => endpointElements(ep, () => undefined));
@@ -791,6 +837,10 @@ export function renderUpdates(
       case 'endpoint': {
         const before = have.endpoints.get(m.endpoint.iface);
         have.endpoints.set(m.endpoint.iface, m.endpoint);
+        if (m.endpoint.iface === ALL_INTERFACES) {
+          lines.push(...starChainLines(t, m.endpoint));
+          break;
+        }
         // The chains an endpoint used stay until after it moves off them.
         const markOf = markLookup(have);
         const removeKeys = before ? endpointKeys(before, markOf, s.ipv6) : [];
@@ -815,6 +865,10 @@ export function renderUpdates(
       case 'endpoint-delete': {
         const before = have.endpoints.get(m.iface);
         have.endpoints.delete(m.iface);
+        if (m.iface === ALL_INTERFACES) {
+          lines.push(...starChainLines(t, undefined));
+          break;
+        }
         if (before)
           for (const [set, list] of groupBy(endpointKeys(before, markLookup(have), s.ipv6)))
             lines.push(...elementLines('delete', t, set, list));
