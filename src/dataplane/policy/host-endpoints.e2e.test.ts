@@ -48,6 +48,27 @@ const FLOWS = {
 type Flow = keyof typeof FLOWS;
 
 const UPLINK = { hep: 'uplink' };
+/** With hostIn alone: the host's processes take 8081 only; forwarded traffic is not its business. */
+const NORMAL_ONLY: Record<Flow, boolean> = {
+  'h2 -> h1:8081': true,
+  'h2 -> h1:8082': false,
+  'y/b -> x/a:80 (in through eth1)': true,
+  'y/b -> x/a:81 (in through eth1)': true,
+  'x/a -> y/b:80 (out through eth1)': true,
+};
+const fwdIn = globalPolicy('fwd-in', {
+  selector: "hep == 'uplink'",
+  applyOnForward: true,
+  ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
+  types: ['Ingress'],
+});
+/** With hostIn and fwdIn: forwarded traffic arriving on the interface takes port 80 only. */
+const FORWARD_IN_80: Record<Flow, boolean> = {
+  ...NORMAL_ONLY,
+  'y/b -> x/a:81 (in through eth1)': false,
+  // No applyOnForward egress policy: forwarded egress stays open.
+  'x/a -> y/b:80 (out through eth1)': true,
+};
 const hostIn = globalPolicy('host-in', {
   selector: "hep == 'uplink'",
   ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [8081] } }],
@@ -162,37 +183,12 @@ describe('host endpoint policy stages (real traffic)', { skip: !root && 'needs r
       'a host endpoint no policy selects',
     );
     await program([...base(), hostIn]);
-    await expectFlows(
-      {
-        'h2 -> h1:8081': true,
-        'h2 -> h1:8082': false,
-        'y/b -> x/a:80 (in through eth1)': true,
-        'y/b -> x/a:81 (in through eth1)': true,
-        'x/a -> y/b:80 (out through eth1)': true,
-      },
-      'normal host endpoint policy',
-    );
+    await expectFlows(NORMAL_ONLY, 'normal host endpoint policy');
   });
 
   it('applyOnForward: forwarded traffic through the interface too, where such a policy applies', async () => {
-    const fwd = globalPolicy('fwd-in', {
-      selector: "hep == 'uplink'",
-      applyOnForward: true,
-      ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
-      types: ['Ingress'],
-    });
-    await program([...base(), hostIn, fwd]);
-    await expectFlows(
-      {
-        'h2 -> h1:8081': true,
-        'h2 -> h1:8082': false,
-        'y/b -> x/a:80 (in through eth1)': true,
-        'y/b -> x/a:81 (in through eth1)': false,
-        // No applyOnForward egress policy: forwarded egress stays open.
-        'x/a -> y/b:80 (out through eth1)': true,
-      },
-      'applyOnForward ingress policy',
-    );
+    await program([...base(), hostIn, fwdIn]);
+    await expectFlows(FORWARD_IN_80, 'applyOnForward ingress policy');
     // Only the forwarded flow to port 80 matches fwd-in's rule: counted by the forward chain.
     const rows = await readCounters(nft);
     const rule = rows.find((r) => r.kind === 'rule' && r.name === 'fwd-in' && r.rule === 0);
@@ -230,23 +226,8 @@ describe('host endpoint policy stages (real traffic)', { skip: !root && 'needs r
       { node: NODES[0], interfaceName: '*', expectedIPs: ['10.99.0.1'] },
       UPLINK,
     );
-    const fwd = globalPolicy('fwd-in', {
-      selector: "hep == 'uplink'",
-      applyOnForward: true,
-      ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
-      types: ['Ingress'],
-    });
-    await program([...base().filter((r) => r.kind !== 'HostEndpoint'), star, hostIn, fwd]);
-    await expectFlows(
-      {
-        'h2 -> h1:8081': true,
-        'h2 -> h1:8082': false,
-        'y/b -> x/a:80 (in through eth1)': true,
-        'y/b -> x/a:81 (in through eth1)': false,
-        'x/a -> y/b:80 (out through eth1)': true,
-      },
-      'all-interfaces host endpoint',
-    );
+    await program([...base().filter((r) => r.kind !== 'HostEndpoint'), star, hostIn, fwdIn]);
+    await expectFlows(FORWARD_IN_80, 'all-interfaces host endpoint');
     // Loopback is not policed: the host still reaches its own processes.
     assert.equal(
       await agents
@@ -256,16 +237,7 @@ describe('host endpoint policy stages (real traffic)', { skip: !root && 'needs r
     );
     // Back to the interface's own host endpoint: the "*" chains are emptied.
     await program([...base(), hostIn]);
-    await expectFlows(
-      {
-        'h2 -> h1:8081': true,
-        'h2 -> h1:8082': false,
-        'y/b -> x/a:80 (in through eth1)': true,
-        'y/b -> x/a:81 (in through eth1)': true,
-        'x/a -> y/b:80 (out through eth1)': true,
-      },
-      'the interface host endpoint again',
-    );
+    await expectFlows(NORMAL_ONLY, 'the interface host endpoint again');
   });
 
   it('doNotTrack: raw, without conntrack; Allow skips the later stages; no default deny', async () => {
