@@ -79,22 +79,40 @@ function invalidIP(text: string): CidrError {
   return new CidrError(`${JSON.stringify(text)} is not a valid IP address`);
 }
 
-const DECIMAL_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
 /** Parses a dotted quad; undefined if it is not one. Leading zeros are rejected
  * because some parsers read them as octal ("010" = 8) and others as decimal. */
 function parseIPv4Value(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    if (!DECIMAL_OCTET.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = (value << 8n) | BigInt(octet);
+  const value = parseIPv4Number(text);
+  return value === -1 ? undefined : BigInt(value);
+}
+
+/** parseIPv4Value as a number, or -1: exactly four dot-separated decimal
+ * octets (0-255, no leading zeros), scanned by hand. */
+function parseIPv4Number(text: string): number {
+  const length = text.length;
+  let value = 0;
+  let parts = 0;
+  let i = 0;
+  for (;;) {
+    const start = i;
+    let octet = 0;
+    while (i < length) {
+      const code = text.charCodeAt(i);
+      if (code < 0x30 || code > 0x39) break;
+      octet = octet * 10 + (code - 0x30);
+      i++;
+    }
+    const digits = i - start;
+    if (digits === 0 || digits > 3 || octet > 255) return -1;
+    if (digits > 1 && text.charCodeAt(start) === 0x30) return -1;
+    value = value * 256 + octet;
+    parts++;
+    if (i === length) return parts === 4 ? value : -1;
+    if (parts === 4 || text.charCodeAt(i) !== 0x2e) return -1;
+    i++;
   }
-  return value;
 }
 
 /** Parses a ':'-separated run of groups (either side of "::"); the last piece
@@ -219,20 +237,41 @@ function invalidCidr(text: string): CidrError {
   return new CidrError(`${JSON.stringify(text)} is not a valid CIDR`);
 }
 
-const DECIMAL_PREFIX = /^(?:0|[1-9][0-9]{0,2})$/;
+/** The prefix length after the slash, or -1 unless it is 1-3 decimal digits
+ * without a leading zero (a lone "0" is fine). */
+function parsePrefixLength(text: string, from: number): number {
+  const digits = text.length - from;
+  if (digits < 1 || digits > 3) return -1;
+  if (digits > 1 && text.charCodeAt(from) === 0x30) return -1;
+  let n = 0;
+  for (let i = from; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x30 || code > 0x39) return -1;
+    n = n * 10 + (code - 0x30);
+  }
+  return n;
+}
 
 /** Parses "addr/len" (host bits are masked off) or a bare address (a /32 or /128). */
 export function tryParseCidr(text: string): Cidr | undefined {
   const slash = text.indexOf('/');
   const addressText = slash === -1 ? text : text.slice(0, slash);
+  if (!addressText.includes(':')) {
+    // IPv4, in plain numbers.
+    const value = parseIPv4Number(addressText);
+    if (value === -1) return undefined;
+    if (slash === -1) return { family: 4, network: BigInt(value), prefixLength: IPV4_BITS };
+    const prefixLength = parsePrefixLength(text, slash + 1);
+    if (prefixLength === -1 || prefixLength > IPV4_BITS) return undefined;
+    const mask = prefixLength === 0 ? 0 : (0xffffffff << (IPV4_BITS - prefixLength)) >>> 0;
+    return { family: 4, network: BigInt((value & mask) >>> 0), prefixLength };
+  }
   const address = tryParseIP(addressText);
   if (address === undefined) return undefined;
   const max = maxPrefix(address.family);
   if (slash === -1) return { family: address.family, network: address.value, prefixLength: max };
-  const prefixText = text.slice(slash + 1);
-  if (!DECIMAL_PREFIX.test(prefixText)) return undefined;
-  const prefixLength = Number(prefixText);
-  if (prefixLength > max) return undefined;
+  const prefixLength = parsePrefixLength(text, slash + 1);
+  if (prefixLength === -1 || prefixLength > max) return undefined;
   return makeCidr(address.family, address.value, prefixLength);
 }
 
@@ -245,7 +284,8 @@ export function parseCidr(text: string): Cidr {
 
 /** "10.0.0.0/26", "fd00::/122". */
 export function formatCidr(cidr: Cidr): string {
-  return `${formatIP({ family: cidr.family, value: cidr.network })}/${cidr.prefixLength}`;
+  const ip = cidr.family === 4 ? formatIPv4Value(cidr.network) : formatIPv6Value(cidr.network);
+  return `${ip}/${cidr.prefixLength}`;
 }
 
 /** Canonical text with host bits masked: "10.0.0.5/24" -> "10.0.0.0/24". Throws CidrError. */

@@ -553,13 +553,14 @@ class CompiledSelector implements Selector {
   constructor(
     readonly source: string,
     readonly ast: SelectorNode,
+    canonical?: string,
   ) {
     this.matches = compile(ast);
     const keys = new Set<string>();
     this.usesGlobal = collectKeys(ast, keys);
     this.labelKeys = keys;
     this.isGlobal = ast.kind === 'global';
-    this.canonical = printNode(ast);
+    this.canonical = canonical ?? printNode(ast);
   }
 
   toString(): string {
@@ -591,7 +592,8 @@ export function isValidSelector(text: string): string | undefined {
  */
 export function selectorFromAst(ast: SelectorNode): Selector {
   const normal = normalize(ast);
-  return new CompiledSelector(printNode(normal), normal);
+  const text = printNode(normal);
+  return new CompiledSelector(text, normal, text);
 }
 
 function normalize(node: SelectorNode): SelectorNode {

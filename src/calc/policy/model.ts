@@ -120,8 +120,12 @@ function fail(message: string): never {
 function stringMap(value: unknown, field: string): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) fail(`${field} is not a map`);
+  const map = value as Record<string, unknown>;
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+  const keys = Object.keys(map);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = map[k];
     if (typeof v !== 'string') fail(`${field}.${k} is not a string`);
     out[k] = v;
   }
@@ -147,14 +151,20 @@ function addresses(
     const value = cidr ? formatIP({ family, value: cidr.network }) : formatIP(ip!);
     (family === 4 ? v4 : v6).push(value);
   }
-  const tidy = (list: string[]) => (list.length > 1 ? [...new Set(list)].sort() : list);
   return { v4: tidy(v4), v6: tidy(v6) };
+}
+
+function tidy(list: string[]): string[] {
+  return list.length > 1 ? [...new Set(list)].sort() : list;
 }
 
 const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
 const CANONICAL_V4_HOST = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}(?:/32)?$`);
 
 function cidrs(texts: readonly string[] | undefined, field: string): string[] {
+  if (texts === undefined || texts === null || (Array.isArray(texts) && texts.length === 0)) {
+    return [];
+  }
   const out = (texts ?? []).map((text) => {
     const cidr = tryParseCidr(text);
     if (!cidr) fail(`${field}: ${JSON.stringify(text)} is not a CIDR`);
@@ -314,12 +324,12 @@ export class PolicyModel {
     } else if (resource) {
       try {
         decoded = decode(info, namespace, name, resource);
-        this.invalid.delete(key);
+        if (this.invalid.size !== 0) this.invalid.delete(key);
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err;
         this.invalid.set(key, err.message);
       }
-    } else {
+    } else if (this.invalid.size !== 0) {
       this.invalid.delete(key);
     }
     const put = <V>(map: Map<string, V>, k: string, v: V | undefined, kind: EntityKind) => {

@@ -133,16 +133,20 @@ const BROAD_KEYS = new Set([LABEL_NAMESPACE, 'projectcalico.org/orchestrator']);
 
 /** The `key == value` requirements of a selector, the narrower-looking first. */
 function indexCandidates(ast: SelectorNode): [string, string][] {
-  const candidates: [string, string][] = [];
+  const narrow: [string, string][] = [];
+  const broad: [string, string][] = [];
   const visit = (n: SelectorNode) => {
-    if (n.kind === 'eq') candidates.push([n.key, n.value]);
-    else if (n.kind === 'in' && n.values.length === 1) candidates.push([n.key, n.values[0]!]);
+    let c: [string, string];
+    if (n.kind === 'eq') c = [n.key, n.value];
+    else if (n.kind === 'in' && n.values.length === 1) c = [n.key, n.values[0]!];
+    else return;
+    if (BROAD_KEYS.has(c[0]) || c[0].startsWith(NAMESPACE_LABEL_PREFIX)) broad.push(c);
+    else narrow.push(c);
   };
-  if (ast.kind === 'and') ast.operands.forEach(visit);
+  if (ast.kind === 'and') for (const o of ast.operands) visit(o);
   else visit(ast);
-  const broad = ([k]: [string, string]) =>
-    BROAD_KEYS.has(k) || k.startsWith(NAMESPACE_LABEL_PREFIX);
-  return [...candidates.filter((c) => !broad(c)), ...candidates.filter(broad)];
+  for (const c of broad) narrow.push(c);
+  return narrow;
 }
 
 export interface SelectorIndexListener {
@@ -150,27 +154,38 @@ export interface SelectorIndexListener {
   onUnmatch(selectorId: string, itemId: string): void;
 }
 
+interface IndexedItem {
+  readonly id: string;
+  labels: Labels;
+  /** The selectors matching it (created at its first match). */
+  matches: Set<string> | undefined;
+}
+
 interface IndexedSelector {
+  readonly id: string;
   selector: Selector;
   /** The requirement it is indexed by (see setSelector). */
   key: [string, string] | undefined;
   /** The label keys it keeps indexed in the items (every requirement's). */
   keys: string[];
-  members: Set<string>;
+  readonly members: Set<string>;
 }
 
-type LabelIndex<V> = Map<string, Map<string, Set<V>>>;
+/** The items' values of one label key, kept while some selector uses the key. */
+interface KeyIndex {
+  /** How many selectors use the key. */
+  uses: number;
+  /** value -> items with that value. */
+  readonly byValue: Map<string, Set<IndexedItem>>;
+}
 
-function indexAdd<V>(index: LabelIndex<V>, k: string, v: string, value: V): void {
-  let byValue = index.get(k);
-  if (!byValue) index.set(k, (byValue = new Map()));
+function addTo<V>(byValue: Map<string, Set<V>>, v: string, value: V): void {
   let set = byValue.get(v);
   if (!set) byValue.set(v, (set = new Set()));
   set.add(value);
 }
 
-function indexRemove<V>(index: LabelIndex<V>, k: string, v: string, value: V): void {
-  const byValue = index.get(k);
+function removeFrom<V>(byValue: Map<string, Set<V>> | undefined, v: string, value: V): void {
   const set = byValue?.get(v);
   if (!set) return;
   set.delete(value);
@@ -178,20 +193,16 @@ function indexRemove<V>(index: LabelIndex<V>, k: string, v: string, value: V): v
 }
 
 export class SelectorIndex {
-  private readonly items = new Map<string, Labels>();
+  private readonly items = new Map<string, IndexedItem>();
   private readonly selectors = new Map<string, IndexedSelector>();
   /**
    * key -> value -> items with that label, kept only for the label keys some
-   * selector is indexed by (so items' other labels cost nothing).
+   * selector uses (so items' other labels cost nothing).
    */
-  private readonly itemsByLabel: LabelIndex<string> = new Map();
-  /** How many selectors are indexed by each key. */
-  private readonly keyUse = new Map<string, number>();
-  /** key -> value -> selectors requiring that label. */
-  private readonly selectorsByLabel: LabelIndex<string> = new Map();
-  private readonly unindexed = new Set<string>();
-  /** item -> selectors matching it. */
-  private readonly matchesOf = new Map<string, Set<string>>();
+  private readonly itemKeys = new Map<string, KeyIndex>();
+  /** key -> value -> selectors indexed by that label (keys are never removed). */
+  private readonly selectorsByLabel = new Map<string, Map<string, Set<IndexedSelector>>>();
+  private readonly unindexed = new Set<IndexedSelector>();
   /** Selector evaluations done (for tests and benchmarks). */
   evaluations = 0;
 
@@ -214,168 +225,228 @@ export class SelectorIndex {
   }
 
   selectorsMatching(itemId: string): ReadonlySet<string> {
-    return this.matchesOf.get(itemId) ?? EMPTY;
+    return this.items.get(itemId)?.matches ?? EMPTY;
   }
 
   labelsOf(itemId: string): Labels | undefined {
-    return this.items.get(itemId);
+    return this.items.get(itemId)?.labels;
   }
 
-  private match(id: string, s: IndexedSelector, item: string): void {
-    if (s.members.has(item)) return;
-    s.members.add(item);
-    let set = this.matchesOf.get(item);
-    if (!set) this.matchesOf.set(item, (set = new Set()));
-    set.add(id);
-    this.listener?.onMatch(id, item);
+  private match(s: IndexedSelector, item: IndexedItem): void {
+    const members = s.members;
+    const before = members.size;
+    members.add(item.id);
+    if (members.size === before) return;
+    let matches = item.matches;
+    if (!matches) item.matches = matches = new Set();
+    matches.add(s.id);
+    this.listener?.onMatch(s.id, item.id);
   }
 
-  private unmatch(id: string, s: IndexedSelector, item: string): void {
-    if (!s.members.delete(item)) return;
-    this.matchesOf.get(item)?.delete(id);
-    this.listener?.onUnmatch(id, item);
+  private unmatch(s: IndexedSelector, item: IndexedItem): void {
+    if (!s.members.delete(item.id)) return;
+    item.matches?.delete(s.id);
+    this.listener?.onUnmatch(s.id, item.id);
   }
 
   private useKey(key: string): void {
-    const n = this.keyUse.get(key) ?? 0;
-    this.keyUse.set(key, n + 1);
-    if (n > 0) return;
-    // First selector indexed by this key: index the items' values of it.
-    for (const [item, labels] of this.items) {
-      const v = labels[key];
-      if (typeof v === 'string') indexAdd(this.itemsByLabel, key, v, item);
+    const known = this.itemKeys.get(key);
+    if (known) {
+      known.uses++;
+      return;
+    }
+    // First selector using this key: index the items' values of it.
+    const byValue = new Map<string, Set<IndexedItem>>();
+    this.itemKeys.set(key, { uses: 1, byValue });
+    let lastValue: string | undefined;
+    let lastSet: Set<IndexedItem> | undefined;
+    for (const item of this.items.values()) {
+      const v = item.labels[key];
+      if (typeof v !== 'string') continue;
+      // Items of the same value tend to come together (a namespace's).
+      if (v !== lastValue) {
+        lastValue = v;
+        lastSet = byValue.get(v);
+        if (!lastSet) byValue.set(v, (lastSet = new Set()));
+      }
+      lastSet!.add(item);
     }
   }
 
   private unuseKey(key: string): void {
-    const n = (this.keyUse.get(key) ?? 1) - 1;
-    if (n > 0) {
-      this.keyUse.set(key, n);
-      return;
-    }
-    this.keyUse.delete(key);
-    this.itemsByLabel.delete(key);
+    const known = this.itemKeys.get(key);
+    if (!known) return;
+    if (--known.uses > 0) return;
+    this.itemKeys.delete(key);
+  }
+
+  private unindex(s: IndexedSelector): void {
+    if (s.key) {
+      const byValue = this.selectorsByLabel.get(s.key[0]);
+      const set = byValue?.get(s.key[1]);
+      if (set) {
+        set.delete(s);
+        if (set.size === 0) byValue!.delete(s.key[1]);
+      }
+    } else this.unindexed.delete(s);
+    for (const k of s.keys) this.unuseKey(k);
   }
 
   /** Adds or replaces a selector, and brings its members up to date. */
   setSelector(id: string, selector: Selector): void {
-    const old = this.selectors.get(id);
-    if (old && old.selector.toString() === selector.toString()) return;
-    if (old) {
-      if (old.key) indexRemove(this.selectorsByLabel, old.key[0], old.key[1], id);
-      else this.unindexed.delete(id);
-      for (const k of old.keys) this.unuseKey(k);
+    let entry = this.selectors.get(id);
+    if (entry) {
+      if (entry.selector.toString() === selector.toString()) return;
+      this.unindex(entry);
     }
     // Indexed by whichever of its requirements the fewest items meet now (a
     // namespace's items rather than every "role == web" item of the cluster),
     // so both its first match and later item updates evaluate it on few items.
     const requirements = indexCandidates(selector.ast);
-    const keys = [...new Set(requirements.map(([k]) => k))];
+    const keys: string[] = [];
+    for (const [k] of requirements) if (!keys.includes(k)) keys.push(k);
     for (const k of keys) this.useKey(k);
     let key: [string, string] | undefined;
     let fewest = Infinity;
+    let candidates: Iterable<IndexedItem> | undefined;
     for (const c of requirements) {
-      const n = this.itemsByLabel.get(c[0])?.get(c[1])?.size ?? 0;
-      if (n < fewest) [key, fewest] = [c, n];
+      const set = this.itemKeys.get(c[0])!.byValue.get(c[1]);
+      const n = set?.size ?? 0;
+      if (n < fewest) {
+        key = c;
+        fewest = n;
+        candidates = set;
+      }
     }
-    const entry: IndexedSelector = { selector, key, keys, members: old?.members ?? new Set() };
-    this.selectors.set(id, entry);
-    if (key) indexAdd(this.selectorsByLabel, key[0], key[1], id);
-    else this.unindexed.add(id);
-    const candidates = key
-      ? (this.itemsByLabel.get(key[0])?.get(key[1]) ?? EMPTY)
-      : this.items.keys();
+    if (entry) {
+      entry.selector = selector;
+      entry.key = key;
+      entry.keys = keys;
+    } else {
+      entry = { id, selector, key, keys, members: new Set() };
+      this.selectors.set(id, entry);
+    }
+    if (key) {
+      let byValue = this.selectorsByLabel.get(key[0]);
+      if (!byValue) this.selectorsByLabel.set(key[0], (byValue = new Map()));
+      addTo(byValue, key[1], entry);
+    } else {
+      this.unindexed.add(entry);
+      candidates = this.items.values();
+    }
+    if (!candidates) candidates = NO_ITEMS;
     if (entry.members.size === 0) {
       // A new selector: nothing to take back.
+      let n = 0;
       for (const item of candidates) {
-        this.evaluations++;
-        if (selector.matches(this.items.get(item)!)) this.match(id, entry, item);
+        n++;
+        if (selector.matches(item.labels)) this.match(entry, item);
       }
+      this.evaluations += n;
       return;
     }
-    const matched = new Set<string>();
+    const matched: IndexedItem[] = [];
+    const matchedIds = new Set<string>();
     for (const item of candidates) {
       this.evaluations++;
-      if (selector.matches(this.items.get(item)!)) matched.add(item);
+      if (selector.matches(item.labels)) {
+        matched.push(item);
+        matchedIds.add(item.id);
+      }
     }
-    for (const item of [...entry.members]) if (!matched.has(item)) this.unmatch(id, entry, item);
-    for (const item of matched) this.match(id, entry, item);
+    for (const itemId of entry.members) {
+      if (!matchedIds.has(itemId)) this.unmatch(entry, this.items.get(itemId)!);
+    }
+    for (const item of matched) this.match(entry, item);
   }
 
   deleteSelector(id: string): void {
     const s = this.selectors.get(id);
     if (!s) return;
-    for (const item of [...s.members]) this.unmatch(id, s, item);
-    if (s.key) indexRemove(this.selectorsByLabel, s.key[0], s.key[1], id);
-    else this.unindexed.delete(id);
-    for (const k of s.keys) this.unuseKey(k);
+    for (const itemId of s.members) this.unmatch(s, this.items.get(itemId)!);
+    this.unindex(s);
     this.selectors.delete(id);
   }
 
   /** Adds or replaces an item's labels, and updates which selectors match it. */
   setItem(id: string, labels: Labels): void {
-    const old = this.items.get(id);
-    if (old) {
-      for (const k of this.keyUse.keys()) {
+    let item = this.items.get(id);
+    if (item) {
+      const old = item.labels;
+      for (const [k, { byValue }] of this.itemKeys) {
         const v = old[k];
-        if (typeof v === 'string') indexRemove(this.itemsByLabel, k, v, id);
+        if (typeof v === 'string') removeFrom(byValue, v, item);
+      }
+      item.labels = labels;
+    } else {
+      item = { id, labels, matches: undefined };
+      this.items.set(id, item);
+    }
+    if (this.itemKeys.size !== 0) {
+      for (const [k, { byValue }] of this.itemKeys) {
+        const v = labels[k];
+        if (typeof v === 'string') addTo(byValue, v, item);
       }
     }
-    this.items.set(id, labels);
-    for (const k of this.keyUse.keys()) {
-      const v = labels[k];
-      if (typeof v === 'string') indexAdd(this.itemsByLabel, k, v, id);
-    }
-    const candidates = new Set<string>(this.unindexed);
-    for (const [k, byValue] of this.selectorsByLabel) {
-      const v = labels[k];
-      if (typeof v !== 'string') continue;
-      for (const s of byValue.get(v) ?? EMPTY) candidates.add(s);
-    }
-    const current = this.matchesOf.get(id);
-    if (current) {
-      for (const sid of [...current]) {
-        if (!candidates.has(sid)) this.unmatch(sid, this.selectors.get(sid)!, id);
+    // The candidates: the unindexed selectors and those indexed by one of its labels.
+    const current = item.matches;
+    if (current && current.size !== 0) {
+      for (const sid of current) {
+        const s = this.selectors.get(sid)!;
+        if (s.key && labels[s.key[0]] !== s.key[1]) this.unmatch(s, item);
       }
     }
-    for (const sid of candidates) {
-      const s = this.selectors.get(sid)!;
-      this.evaluations++;
-      if (s.selector.matches(labels)) this.match(sid, s, id);
-      else this.unmatch(sid, s, id);
+    for (const s of this.unindexed) this.evaluate(s, item, labels);
+    if (this.selectorsByLabel.size !== 0) {
+      for (const [k, byValue] of this.selectorsByLabel) {
+        const v = labels[k];
+        if (typeof v !== 'string') continue;
+        const set = byValue.get(v);
+        if (set) for (const s of set) this.evaluate(s, item, labels);
+      }
     }
   }
 
+  private evaluate(s: IndexedSelector, item: IndexedItem, labels: Labels): void {
+    this.evaluations++;
+    if (s.selector.matches(labels)) this.match(s, item);
+    else this.unmatch(s, item);
+  }
+
   deleteItem(id: string): void {
-    const old = this.items.get(id);
-    if (!old) return;
-    for (const sid of [...(this.matchesOf.get(id) ?? [])]) {
-      this.unmatch(sid, this.selectors.get(sid)!, id);
+    const item = this.items.get(id);
+    if (!item) return;
+    if (item.matches) {
+      for (const sid of item.matches) this.unmatch(this.selectors.get(sid)!, item);
     }
-    this.matchesOf.delete(id);
-    for (const k of this.keyUse.keys()) {
-      const v = old[k];
-      if (typeof v === 'string') indexRemove(this.itemsByLabel, k, v, id);
+    for (const [k, { byValue }] of this.itemKeys) {
+      const v = item.labels[k];
+      if (typeof v === 'string') removeFrom(byValue, v, item);
     }
     this.items.delete(id);
   }
 }
 
+const NO_ITEMS: readonly IndexedItem[] = [];
 const EMPTY: ReadonlySet<string> = new Set();
 
 // ---------------------------------------------------------------------------
 
 /** A short stable hash of a string: 12 hex characters (two 32-bit FNV-1a variants). */
 export function shortHash(text: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
+  // Kept as int32 in the loop (the same bits as the uint32 arithmetic).
+  let a = 0x811c9dc5 | 0;
+  let b = (0x01000193 ^ 0x5bd1e995) | 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193) >>> 0;
-    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0;
-    b = (b ^ (b >>> 15)) >>> 0;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
   }
-  return (a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0')).slice(0, 12);
+  return ((a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')).slice(
+    0,
+    12,
+  );
 }
 
 /** The set id of a selector: the same selector text always gives the same id. */

@@ -96,9 +96,9 @@ export function parseCounters(json: string): CounterRow[] {
         action: actionOf(expr),
       };
     } else {
-      const direction = /^[whfdu]i-/.test(chain)
+      const direction = /^[whfdut]i-/.test(chain)
         ? 'ingress'
-        : /^[whfdu]e-/.test(chain)
+        : /^[whfdut]e-/.test(chain)
           ? 'egress'
           : undefined;
       const kind: CounterRow['kind'] = comment.startsWith('end of tier')

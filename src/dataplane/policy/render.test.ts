@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PolicyCalc } from '../../calc/policy/calc.js';
-import { copyPolicyState } from '../../calc/policy/state.js';
+import { copyPolicyState, emptyPolicyState } from '../../calc/policy/state.js';
 import {
   globalPolicy,
   hostEndpoint,
@@ -14,9 +14,20 @@ import {
   POD_LIST,
   SCENARIOS,
 } from '../../calc/policy/test-support/scenarios.js';
-import type { IRRule, PolicySettings, RuleChain } from '../../calc/policy/types.js';
+import type {
+  EndpointChainPlan,
+  IRRule,
+  PolicySettings,
+  RuleChain,
+} from '../../calc/policy/types.js';
 import type { Resource } from '../../model/resource.js';
-import { renderEndpointChainBody, renderFull, renderRule, renderUpdates } from './render.js';
+import {
+  renderEndpointChainBody,
+  renderFull,
+  renderRule,
+  renderUpdates,
+  tailChain,
+} from './render.js';
 
 const SETTINGS: PolicySettings = {
   defaultEndpointToHostAction: 'Drop',
@@ -129,36 +140,46 @@ describe('nftables rendering', () => {
   });
 
   it('an endpoint chain: tiers with the pass mark, end-of-tier drops, profiles, one return, final drop', () => {
-    const body = renderEndpointChainBody(
-      {
-        chain: 'wi-1',
-        direction: 'ingress',
-        tiers: [
-          {
-            tier: 'security',
-            defaultAction: 'Deny',
-            chains: ['pi-a', 'pi-b'],
-            policies: ['a', 'b'],
-          },
-          { tier: 'default', defaultAction: 'Pass', chains: ['pi-c'], policies: ['c'] },
-        ],
-        profiles: ['ri-kns.x'],
-        profileNames: ['kns.x'],
-        mark: 1,
-        stage: 'normal',
-      },
-      SETTINGS,
-    );
+    const plan: EndpointChainPlan = {
+      chain: 'wi-1',
+      direction: 'ingress',
+      tiers: [
+        {
+          tier: 'security',
+          defaultAction: 'Deny',
+          chains: ['pi-a', 'pi-b'],
+          policies: ['a', 'b'],
+        },
+        { tier: 'default', defaultAction: 'Pass', chains: ['pi-c'], policies: ['c'] },
+      ],
+      profiles: ['ri-kns.x'],
+      profileNames: ['kns.x'],
+      mark: 1,
+      stage: 'normal',
+    };
+    const body = renderEndpointChainBody(plan, SETTINGS);
     assert.deepEqual(body, [
       'jump pi-a',
       'meta mark & 0x00030000 == 0 jump pi-b',
       'meta mark & 0x00030000 == 0 counter drop comment "end of tier security"',
       'meta mark set meta mark & 0xfffdffff',
       'meta mark & 0x00030000 == 0 jump pi-c',
-      'meta mark & 0x00010000 == 0 jump ri-kns.x',
-      'meta mark & 0x00010000 == 0x00010000 return',
-      'counter drop comment "no profile allowed it"',
+      `goto ${tailChain(plan)}`,
     ]);
+    // The end is shared by every chain with these profiles.
+    const { rules } = renderFull({
+      ...emptyPolicyState(SETTINGS),
+      endpointChains: new Map([[plan.chain, plan]]),
+    });
+    const tail = rules.split('\n').filter((l) => l.includes(` ${tailChain(plan)} `));
+    assert.deepEqual(
+      tail.map((l) => l.replace(/^add rule inet tortie-policy \S+ /, '')),
+      [
+        'meta mark & 0x00010000 == 0 jump ri-kns.x',
+        'meta mark & 0x00010000 == 0x00010000 return',
+        'counter drop comment "no profile allowed it"',
+      ],
+    );
   });
 
   it('the full table: skeleton, sets, chains, dispatch maps and anti-spoofing elements, no anonymous sets', () => {

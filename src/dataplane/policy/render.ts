@@ -40,6 +40,7 @@
 // on every transaction, and interval sets make nft read their elements each
 // time, so lists in rules are expanded into rules instead.
 
+import { shortHash } from '../../calc/policy/selectors.js';
 import { STAGE_CHAINS } from '../../calc/policy/types.js';
 import type {
   EndpointChainPlan,
@@ -288,9 +289,7 @@ export function renderEndpointChainBody(
   const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
   // Normal and forward chains deny what nothing allowed; preDNAT and untracked
   // ones return undecided traffic to the hook, which lets it on.
-  const decidesAll = plan.stage === 'normal' || plan.stage === 'forward';
   const both = hex(MARK_ACCEPT | MARK_PASS);
-  const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)} return`;
   const out: string[] = [];
   const failsafe = `jump ${plan.direction === 'ingress' ? 'failsafe-in' : 'failsafe-out'}`;
   if (plan.stage === 'normal' && plan.chain.startsWith('h')) {
@@ -314,21 +313,41 @@ export function renderEndpointChainBody(
       out.push(`${when(MARK_ACCEPT | MARK_PASS)}jump ${chain}`);
       first = false;
     }
-    if (decidesAll && tier.defaultAction === 'Deny') {
+    if (decidesAll(plan) && tier.defaultAction === 'Deny') {
       out.push(`meta mark & ${both} == 0 counter ${deny} comment ${q(`end of tier ${tier.tier}`)}`);
     }
   });
-  for (const chain of plan.profiles) {
-    out.push(`${when(MARK_ACCEPT)}jump ${chain}`);
-    first = false;
-  }
-  if (!decidesAll) return out;
-  out.push(accepted);
-  out.push(
-    `counter ${deny} comment ${q(plan.profiles.length ? 'no profile allowed it' : 'no policy or profile allowed it')}`,
-  );
+  if (!decidesAll(plan)) return out;
+  // The end (profiles, the return of accepted packets, the final drop) is
+  // shared by every chain with the same profiles: one rule here instead of three.
+  out.push(`goto ${tailChain(plan)}`);
   return out;
 }
+
+/** The shared end of normal and forward endpoint chains (their goto target). */
+export function tailChain(plan: EndpointChainPlan): string {
+  let name = tails.get(plan);
+  if (name === undefined) {
+    const kind = plan.profiles.length ? 'p' : 'n';
+    name = `t${plan.direction === 'ingress' ? 'i' : 'e'}-${kind}${plan.profiles.length ? shortHash(plan.profiles.join(',')) : ''}`;
+    tails.set(plan, name);
+  }
+  return name;
+}
+
+const tails = new WeakMap<EndpointChainPlan, string>();
+
+/** A tail chain's rules: the profiles while nothing accepted, then return accepted, then drop. */
+function renderTailBody(plan: EndpointChainPlan, settings: PolicySettings): string[] {
+  const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
+  return [
+    ...plan.profiles.map((chain) => `meta mark & ${hex(MARK_ACCEPT)} == 0 jump ${chain}`),
+    `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)} return`,
+    `counter ${deny} comment ${q(plan.profiles.length ? 'no profile allowed it' : 'no policy or profile allowed it')}`,
+  ];
+}
+
+const decidesAll = (plan: EndpointChainPlan) => plan.stage === 'normal' || plan.stage === 'forward';
 
 function failsafeRules(ports: ProtoPort[], direction: 'in' | 'out'): string[] {
   return ports.map((p) => {
@@ -633,6 +652,21 @@ function endpointKeys(
     .map((e) => ({ set: e.set, element: isMap(e.set) ? q(ep.iface) : e.element }));
 }
 
+function tailLines(t: string, plan: EndpointChainPlan, settings: PolicySettings): string[] {
+  const name = tailChain(plan);
+  return [
+    `add chain ${t} ${name}`,
+    ...renderTailBody(plan, settings).map((r) => `add rule ${t} ${name} ${r}`),
+  ];
+}
+
+/** Whether another endpoint chain than `except` ends in the tail. */
+function tailUsed(have: PolicyState, tail: string, except: string): boolean {
+  for (const p of have.endpointChains.values())
+    if (p.chain !== except && decidesAll(p) && tailChain(p) === tail) return true;
+  return false;
+}
+
 /** A workload endpoint chain's element in the dispatch map (host chains are reached by interface). */
 function planElement(plan: EndpointChainPlan): string | undefined {
   if (!plan.chain.startsWith('w') || !plan.mark) return undefined;
@@ -711,6 +745,12 @@ export function renderFullChains(
     for (const r of renderRuleChainBody(chain, s)) chains.push(`add rule ${t} ${chain.chain} ${r}`);
   }
   const plans: string[] = [];
+  const tailsMade = new Set<string>();
+  for (const plan of state.endpointChains.values()) {
+    if (!decidesAll(plan) || tailsMade.has(tailChain(plan))) continue;
+    tailsMade.add(tailChain(plan));
+    chains.push(...tailLines(t, plan, s));
+  }
   for (const plan of state.endpointChains.values()) {
     chains.push(`add chain ${t} ${plan.chain}`);
     for (const r of renderEndpointChainBody(plan, s))
@@ -812,6 +852,8 @@ export function renderUpdates(
         break;
       case 'endpoint-chain': {
         const before = have.endpointChains.get(m.plan.chain);
+        if (!before && decidesAll(m.plan) && !tailUsed(have, tailChain(m.plan), m.plan.chain))
+          lines.push(...tailLines(t, m.plan, s));
         lines.push(`${before ? 'flush' : 'add'} chain ${t} ${m.plan.chain}`);
         have.endpointChains.set(m.plan.chain, m.plan);
         for (const r of renderEndpointChainBody(m.plan, s))
@@ -832,6 +874,8 @@ export function renderUpdates(
         if (element)
           lines.push(`delete element ${t} plans { ${element.slice(0, element.indexOf(' :'))} }`);
         lines.push(`delete chain ${t} ${m.chain}`);
+        if (decidesAll(before) && !tailUsed(have, tailChain(before), m.chain))
+          lines.push(`delete chain ${t} ${tailChain(before)}`);
         break;
       }
       case 'endpoint': {

@@ -230,8 +230,7 @@ export async function buildTopology(
       for (const w of workloads) {
         if (w.node === node) continue;
         lines.push(`route add ${w.ip}/32 via ${hosts.get(w.node)!.address} dev eth1`);
-        if (w.ip6)
-          lines.push(`route add ${w.ip6}/128 via ${hosts.get(w.node)!.address6} dev eth1`);
+        if (w.ip6) lines.push(`route add ${w.ip6}/128 via ${hosts.get(w.node)!.address6} dev eth1`);
       }
       await ipBatch(host.netns, lines);
     }
