@@ -201,11 +201,15 @@ describe('nftables rendering', () => {
       assert.ok(rules.includes(`hook ${hook}`), hook);
     }
     const xa = POD_LIST.find((p) => p.id === 'x/a')!;
-    // The interface maps to its chain's dispatch number, the number to the chain.
+    // The interface maps to its chains' dispatch numbers (egress in bits 18-31,
+    // ingress in bits 0-13), each number to its chain.
     const ep = state.endpoints.get(xa.iface)!;
-    const mark = `0x${((state.endpointChains.get(ep.ingress)!.mark << 18) >>> 0).toString(16).padStart(8, '0')}`;
-    assert.ok(sets.includes(`"${xa.iface}" : ${mark}`));
-    assert.ok(rules.includes(`${mark} : jump ${ep.ingress}`));
+    const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+    const ingress = state.endpointChains.get(ep.ingress)!.mark;
+    const egress = (state.endpointChains.get(ep.egress)!.mark << 18) >>> 0;
+    assert.ok(sets.includes(`"${xa.iface}" : ${hex(egress | ingress)}`));
+    assert.ok(rules.includes(`${hex(ingress)} : jump ${ep.ingress}`));
+    assert.ok(rules.includes(`${hex(egress)} : jump ${ep.egress}`));
     assert.ok(
       sets.includes(`add element inet tortie-policy wl-src4 { "${xa.iface}" . ${xa.ip}`) ||
         sets.includes(`"${xa.iface}" . ${xa.ip}`),
@@ -251,7 +255,7 @@ describe('nftables rendering', () => {
       script,
     );
     assert.ok(
-      lines.some((l) => l.startsWith(`delete element inet tortie-policy wl-in { "${xa.iface}" }`)),
+      lines.some((l) => l.startsWith(`delete element inet tortie-policy wl { "${xa.iface}" }`)),
       script,
     );
     assert.ok(!lines.some((l) => l.startsWith('delete table') || l.startsWith('flush')), script);

@@ -4,22 +4,22 @@
 //
 //   prerouting (raw)  workload sources: iifname . saddr must be the endpoint's ─► else drop (anti-spoofing)
 //   forward           established/related accept, invalid drop;
-//                     from a workload: mark = wl-out[iif] ─► vmap plans[mark] ─► jump we-<plan>  (its egress policy)
-//                     to a workload:   mark = wl-in[oif]  ─► vmap plans[mark] ─► jump wi-<plan>  (its ingress policy)
+//                     from a workload: mark = wl[iif] ─► vmap plans[mark & egress bits]  ─► jump we-<plan>  (its egress policy)
+//                     to a workload:   mark = wl[oif] ─► vmap plans[mark & ingress bits] ─► jump wi-<plan>  (its ingress policy)
 //   input             from a workload: its egress policy, then defaultEndpointToHostAction
 //                     from a host endpoint: vmap hep-in[iif] ─► goto hi-<plan> (failsafes, ingress policy)
 //   output            to a workload: accept (the host reaches its workloads);
 //                     to a host endpoint: vmap hep-out[oif] ─► goto he-<plan> (failsafes, egress policy)
 //
-// Workload dispatch goes through a number: the interface maps to its chain's
-// dispatch number (a data map), the number to the chain (one verdict map
-// element per shared chain). Adding, moving or relabelling an endpoint then
-// changes data elements only; a verdict-map element with a jump makes the
-// kernel re-validate every jump path of the table on commit, which costs
-// ~0.4 µs per element (7 ms at 20,000 per-interface elements). The number is
-// carried in the packet mark's bits above the accept and pass bits, inside
-// Tortie's mask 0xffff0000 (Felix's default); the mark is restored before
-// the dispatch chain returns. A packet that arrives with other bits of the
+// Workload dispatch goes through numbers: the interface maps to its two
+// chains' dispatch numbers (one data map element: egress number in bits
+// 18-31, ingress number in bits 0-13), each number to its chain (one verdict
+// map element per shared chain). Adding, moving or relabelling an endpoint
+// then changes data elements only; a verdict-map element with a jump makes
+// the kernel re-validate every jump path of the table on commit, which costs
+// ~0.4 µs per element (7 ms at 20,000 per-interface elements). While policy
+// runs the mark holds the numbers beside the accept and pass bits (16, 17);
+// the mark is restored before the dispatch chain returns. A packet that arrives with other bits of the
 // mark set (kube-proxy's 0x4000, say) has its mark kept in the connection's
 // conntrack mark meanwhile; one that carries both a mark and a conntrack mark
 // of someone else's cannot be dispatched without losing one, and is dropped
@@ -61,11 +61,15 @@ export const POLICY_FAMILY = 'inet';
 /** Felix's first two mark bits (nftablesMarkMask 0xffff0000). */
 export const MARK_ACCEPT = 0x10000;
 export const MARK_PASS = 0x20000;
-/** Where an endpoint chain's dispatch number sits in the mark. */
+/** Where an egress endpoint chain's dispatch number sits in the mark (ingress: bits 0-13). */
 export const MARK_CHAIN_SHIFT = 18;
+const EGRESS_BITS = 0xfffc0000;
+const INGRESS_BITS = 0x00003fff;
 /** The bits that are not Tortie's: kept, or restored, whatever policy does. */
 const FOREIGN = 0x0000ffff;
-export const chainMark = (mark: number) => (mark << MARK_CHAIN_SHIFT) >>> 0;
+/** A chain's key in the dispatch map: its number where its direction keeps it. */
+export const chainMark = (mark: number, direction: 'ingress' | 'egress') =>
+  direction === 'egress' ? (mark << MARK_CHAIN_SHIFT) >>> 0 : mark;
 export const LOG_PREFIX = 'calico-packet: ';
 
 export interface RenderOptions {
@@ -408,8 +412,7 @@ export const PASS_CHAIN = 'pass';
 /** The skeleton's sets and maps (no references to chains but the dispatch map's type). */
 function skeletonDecls(t: string, settings: PolicySettings): string[] {
   const lines = [
-    `add map ${t} wl-in { type ifname : mark; }`,
-    `add map ${t} wl-out { type ifname : mark; }`,
+    `add map ${t} wl { type ifname : mark; }`,
     `add map ${t} plans { type mark : verdict; }`,
     `add map ${t} hep-in { type ifname : verdict; }`,
     `add map ${t} hep-out { type ifname : verdict; }`,
@@ -440,8 +443,8 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
   chain(PASS_CHAIN, [`meta mark set meta mark | ${hex(MARK_PASS)}`]);
   // Dispatch (see the file comment): a fast path for packets without other
   // marks, a path that parks the mark in conntrack for those with, and a drop.
-  const dispatch = (name: string, ifname: 'iifname' | 'oifname', map: string) => {
-    const lookup = `meta mark set ${ifname} map @${map} meta mark vmap @plans`;
+  const dispatch = (name: string, ifname: 'iifname' | 'oifname', bits: number) => {
+    const lookup = `meta mark set ${ifname} map @wl meta mark & ${hex(bits)} vmap @plans`;
     const allowed = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
     const unknown = `counter ${deny} comment ${q('unknown workload interface')}`;
     chain(`${name}-marked`, [
@@ -459,8 +462,8 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
       unknown,
     ]);
   };
-  dispatch('from-wl', 'iifname', 'wl-out');
-  dispatch('to-wl', 'oifname', 'wl-in');
+  dispatch('from-wl', 'iifname', EGRESS_BITS);
+  dispatch('to-wl', 'oifname', INGRESS_BITS);
   chain('failsafe-in', failsafeRules(settings.failsafeInbound, 'in'));
   chain('failsafe-out', failsafeRules(settings.failsafeOutbound, 'out'));
   const toHost = [
@@ -616,10 +619,9 @@ function forEachEndpointElement(
     }
     return;
   }
-  const inMark = markOf(ep.ingress);
-  if (inMark) emit('wl-in', `${name} : ${hex(chainMark(inMark))}`);
-  const outMark = markOf(ep.egress);
-  if (outMark) emit('wl-out', `${name} : ${hex(chainMark(outMark))}`);
+  const numbers =
+    chainMark(markOf(ep.ingress) ?? 0, 'ingress') | chainMark(markOf(ep.egress) ?? 0, 'egress');
+  if (numbers) emit('wl', `${name} : ${hex(numbers >>> 0)}`);
   for (const cidr of ep.sources4) {
     if (cidr.endsWith('/32')) emit('wl-src4', `${name} . ${cidr.slice(0, -3)}`);
     else emit('wl-src4-net', `${name} . ${cidr}`);
@@ -639,7 +641,7 @@ function endpointElements(
   return out;
 }
 
-const isMap = (set: string) => set.endsWith('-in') || set.endsWith('-out');
+const isMap = (set: string) => set === 'wl' || set.endsWith('-in') || set.endsWith('-out');
 
 /** The keys to delete an endpoint's map and set elements by. */
 function endpointKeys(
@@ -670,7 +672,7 @@ function tailUsed(have: PolicyState, tail: string, except: string): boolean {
 /** A workload endpoint chain's element in the dispatch map (host chains are reached by interface). */
 function planElement(plan: EndpointChainPlan): string | undefined {
   if (!plan.chain.startsWith('w') || !plan.mark) return undefined;
-  return `${hex(chainMark(plan.mark))} : jump ${plan.chain}`;
+  return `${hex(chainMark(plan.mark, plan.direction))} : jump ${plan.chain}`;
 }
 
 function groupBy(items: { set: string; element: string }[]): Map<string, string[]> {
