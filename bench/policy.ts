@@ -82,7 +82,7 @@ function parseArgs(args: string[]): Options {
     policies: 1_000,
     iterations: 30,
     seconds: 3,
-    rounds: 5,
+    rounds: 9,
     felix: true,
     throughput: true,
   };
