@@ -39,6 +39,7 @@ import type {
 } from '../../model/resource.js';
 import { K8S_POLICY_ORDER, translateK8sPolicy } from './k8s.js';
 import type {
+  AddressedEntity,
   Direction,
   HostEndpointEntity,
   NamedPort,
@@ -260,6 +261,8 @@ export class PolicyModel {
   /** namespaceLabels() results, dropped whenever a profile changes. */
   private readonly namespaceCache = new Map<string, Record<string, string>>();
   private readonly prefixedCache = new Map<string, Record<string, string>>();
+  /** Workloads, host endpoints and network sets with an IPv6 address ("kind/key"). */
+  private readonly ipv6Users = new Set<string>();
 
   /** The namespace's labels (see the function of the same name), cached. */
   namespaceLabels(namespace: string): Record<string, string> {
@@ -336,6 +339,11 @@ export class PolicyModel {
       const before = map.get(k);
       if (v === undefined) map.delete(k);
       else map.set(k, v);
+      if (kind === 'workload' || kind === 'host' || kind === 'netset') {
+        const id = `${kind}/${k}`;
+        if (v !== undefined && usesIPv6(v as AddressedEntity)) this.ipv6Users.add(id);
+        else this.ipv6Users.delete(id);
+      }
       const changed =
         before === undefined || v === undefined
           ? before !== v
@@ -408,14 +416,8 @@ export class PolicyModel {
       ...(node ? (this.felix.get(`node.${node}`) ?? {}) : {}),
     };
     const deny = spec.nftablesFilterDenyAction ?? spec.iptablesFilterDenyAction;
-    let ipv6 = spec.ipv6Support === true;
-    if (!ipv6) {
-      for (const w of this.workloads.values()) if (w.ipv6.length) ipv6 = true;
-      for (const h of this.hostEndpoints.values()) if (h.ipv6.length) ipv6 = true;
-      for (const n of this.networkSets.values())
-        if (n.nets.some((c) => c.includes(':'))) ipv6 = true;
-    }
-    if (spec.ipv6Support === false) ipv6 = false;
+    // IPv6 rules and sets exist when asked for, or when anything has an IPv6 address.
+    const ipv6 = spec.ipv6Support ?? this.ipv6Users.size > 0;
     return {
       defaultEndpointToHostAction: spec.defaultEndpointToHostAction ?? 'Drop',
       failsafeInbound: protoPorts(spec.failsafeInboundHostPorts, DEFAULT_FAILSAFE_INBOUND),
@@ -589,6 +591,10 @@ export function namespaceLabels(model: PolicyModel, namespace: string): Record<s
  * (labelsToApply, in profile order), the entity's own on top, Calico's
  * namespace and orchestrator labels, and the namespace's labels under "pcns.".
  */
+function usesIPv6(e: AddressedEntity): boolean {
+  return e.kind === 'netset' ? e.nets.some((c) => c.includes(':')) : e.ipv6.length > 0;
+}
+
 export function effectiveLabels(
   model: PolicyModel,
   entity: WorkloadEntity | HostEndpointEntity | NetworkSetEntity,
