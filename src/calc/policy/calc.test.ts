@@ -6,7 +6,7 @@ import type { Resource } from '../../model/resource.js';
 import { PolicyCalc } from './calc.js';
 import { IREvaluator, irFlow } from './ir-eval.js';
 import { evaluatePacket, ReferenceModel } from './reference.js';
-import { StateDataplane, stateJson, workload } from './test-support/fixtures.js';
+import { hostEndpoint, StateDataplane, stateJson, workload } from './test-support/fixtures.js';
 import { randomModel, randomPacket, R_NODES, type RandomModel } from './test-support/random.js';
 import { baseResources, NODES, POD_LIST, SCENARIOS } from './test-support/scenarios.js';
 
@@ -272,5 +272,31 @@ describe('policy calculation', () => {
         k,
       );
     assert.equal(msgs.filter((m) => m.type === 'rule-chain').length, 0);
+  });
+
+  it('a host endpoint without interfaceName is the interface holding one of its expectedIPs', () => {
+    const calc = new PolicyCalc({ nodeName: 'n1' });
+    calc.onResource(hostEndpoint('by-ip', { node: 'n1', expectedIPs: ['10.1.2.3'] }));
+    const ifaces = () => [...calc.snapshot().endpoints.keys()];
+    calc.drain();
+    assert.ok(calc.needsInterfaceAddresses);
+    assert.deepEqual(ifaces(), [], 'not enforced while no interface holds the address');
+    calc.setInterfaceAddresses(
+      new Map([
+        ['eth9', ['10.1.2.3']],
+        ['lo', ['127.0.0.1']],
+      ]),
+    );
+    let msgs = calc.drain();
+    assert.deepEqual(ifaces(), ['eth9']);
+    assert.ok(msgs.some((m) => m.type === 'endpoint' && m.endpoint.iface === 'eth9'));
+    // The address moves to another interface; then it is gone.
+    calc.setInterfaceAddresses(new Map([['eth8', ['10.1.2.3']]]));
+    msgs = calc.drain();
+    assert.deepEqual(ifaces(), ['eth8']);
+    assert.ok(msgs.some((m) => m.type === 'endpoint-delete' && m.iface === 'eth9'));
+    calc.setInterfaceAddresses(new Map());
+    calc.drain();
+    assert.deepEqual(ifaces(), []);
   });
 });

@@ -208,6 +208,9 @@ export class PolicyCalc {
    * holds; a number is reused only once neither has its chain.
    */
   private readonly chainMarks = new Map<string, number>();
+  /** Address -> the interface holding it (see setInterfaceAddresses). */
+  private readonly ifaceOfAddress = new Map<string, string>();
+  private interfaceAddressText = '';
   private readonly freeMarks: number[] = [];
   private nextMark = 1;
 
@@ -279,8 +282,9 @@ export class PolicyCalc {
 
   private isLocal(e: AddressedEntity | undefined): e is WorkloadEntity | HostEndpointEntity {
     if (!e || e.kind === 'netset' || e.node !== this.nodeName) return false;
-    // A host endpoint needs an interface: its own, or "*" (all the host's).
-    return e.kind === 'workload' || e.iface !== undefined;
+    // A host endpoint needs an interface: its own, "*" (all the host's), or
+    // (without interfaceName) the one that holds one of its expectedIPs.
+    return e.kind === 'workload' || e.iface !== undefined || e.ipv4.length + e.ipv6.length > 0;
   }
 
   private *localKeys(): Iterable<string> {
@@ -639,9 +643,48 @@ export class PolicyCalc {
     }
   }
 
+  /**
+   * The host's interfaces' addresses (name -> canonical addresses), for host
+   * endpoints that give expectedIPs and no interfaceName: such an endpoint
+   * is the interface that holds one of its addresses (the first, by name),
+   * and none while no interface does.
+   */
+  setInterfaceAddresses(addresses: ReadonlyMap<string, readonly string[]>): void {
+    const text = JSON.stringify([...addresses].sort());
+    if (text === this.interfaceAddressText) return;
+    this.interfaceAddressText = text;
+    this.ifaceOfAddress.clear();
+    for (const [iface, ips] of [...addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      for (const ip of ips) if (!this.ifaceOfAddress.has(ip)) this.ifaceOfAddress.set(ip, iface);
+    for (const [id, e] of this.entities) {
+      if (e.kind === 'host' && e.iface === undefined && this.isLocal(e)) {
+        this.dirtyEndpoints.add(id);
+        this.changed = true;
+      }
+    }
+  }
+
+  /** Whether a local host endpoint waits on setInterfaceAddresses (it has no interfaceName). */
+  get needsInterfaceAddresses(): boolean {
+    for (const e of this.model.hostEndpoints.values())
+      if (e.node === this.nodeName && e.iface === undefined) return true;
+    return false;
+  }
+
+  private ifaceOf(entity: WorkloadEntity | HostEndpointEntity): string | undefined {
+    if (entity.iface !== undefined) return entity.iface;
+    for (const ip of [...entity.ipv4, ...entity.ipv6]) {
+      const iface = this.ifaceOfAddress.get(ip);
+      if (iface !== undefined) return iface;
+    }
+    return undefined;
+  }
+
   private recomputeEndpoint(id: string): void {
-    const entity = this.entities.get(id);
+    const found = this.entities.get(id);
     const before = this.endpoints.get(id);
+    // A host endpoint whose interface is not found is not enforced (yet).
+    const entity = found && found.kind === 'host' && !this.ifaceOf(found) ? undefined : found;
     if (!this.isLocal(entity)) {
       if (before) {
         this.endpoints.delete(id);
@@ -664,7 +707,7 @@ export class PolicyCalc {
     const plan: LocalEndpointPlan = {
       key: id.slice(2),
       kind: entity.kind,
-      iface: entity.iface!,
+      iface: this.ifaceOf(entity)!,
       ingress: ingress.plan.chain,
       egress: egress.plan.chain,
       sources4: sources(entity.ipv4, 4),

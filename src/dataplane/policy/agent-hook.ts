@@ -9,6 +9,7 @@ import { POLICY_PREFIXES } from '../../calc/policy/model.js';
 import { PolicyCalc } from '../../calc/policy/calc.js';
 import type { KvUpdate } from '../../calc/types.js';
 import { PolicyManager, type PolicyApplyResult } from './manager.js';
+import { interfaceAddresses } from './interfaces.js';
 import { SessionNft, type NftRunner } from './nft.js';
 
 export interface PolicyHookOptions {
@@ -34,8 +35,10 @@ export class PolicyAgentHook {
   readonly calc: PolicyCalc;
   readonly manager: PolicyManager;
   private readonly nft: NftRunner;
+  private readonly netns: string | undefined;
 
   constructor(opts: PolicyHookOptions) {
+    this.netns = opts.netns;
     this.calc = new PolicyCalc({ nodeName: opts.nodeName });
     this.nft = opts.nft ?? new SessionNft(opts.netns ? { netns: opts.netns } : {});
     this.manager = new PolicyManager(this.nft, opts.table ? { table: opts.table } : {});
@@ -59,6 +62,14 @@ export class PolicyAgentHook {
 
   /** Calculates and programs what changed; resolves to the failures (empty when all went in). */
   async apply(): Promise<string[]> {
+    // Host endpoints known by their addresses only: which interface has them, now.
+    if (this.calc.needsInterfaceAddresses) {
+      try {
+        this.calc.setInterfaceAddresses(await interfaceAddresses(this.netns));
+      } catch (err) {
+        return [`listing the host's interface addresses: ${(err as Error).message}`];
+      }
+    }
     if (this.calc.dirty) this.manager.onUpdates(this.calc.drain());
     const result = await this.manager.apply();
     return result.failures;

@@ -26,6 +26,7 @@ import {
 } from '../../calc/policy/test-support/fixtures.js';
 import type { Resource } from '../../model/resource.js';
 import { readCounters } from './counters.js';
+import { interfaceAddresses } from './interfaces.js';
 import { PolicyManager } from './manager.js';
 import { ProcessNft } from './nft.js';
 import { ProbeAgent, writeProbeAgent } from './test-support/probe-agent.js';
@@ -105,6 +106,9 @@ describe('host endpoint policy stages (real traffic)', { skip: !root && 'needs r
     for (const r of current) if (!next.has(key(r))) calc.onResource(r, true);
     for (const r of resources) calc.onResource(r);
     current = resources;
+    // As the agent's hook does: which interface holds host endpoints' expectedIPs.
+    if (calc.needsInterfaceAddresses)
+      calc.setInterfaceAddresses(await interfaceAddresses(topo!.hosts.get(NODES[0])!.netns));
     manager.onUpdates(calc.drain());
     assert.deepEqual((await manager.apply()).failures, []);
     await sh(['ip', 'netns', 'exec', topo!.hosts.get(NODES[0])!.netns, 'conntrack', '-F'], {
@@ -238,6 +242,17 @@ describe('host endpoint policy stages (real traffic)', { skip: !root && 'needs r
     // Back to the interface's own host endpoint: the "*" chains are emptied.
     await program([...base(), hostIn]);
     await expectFlows(NORMAL_ONLY, 'the interface host endpoint again');
+  });
+
+  it('a host endpoint with expectedIPs and no interfaceName is the interface holding them', async () => {
+    const byAddress = hostEndpoint(
+      'h1-by-address',
+      { node: NODES[0], expectedIPs: ['10.99.0.1'] },
+      UPLINK,
+    );
+    await program([...base().filter((r) => r.kind !== 'HostEndpoint'), byAddress, hostIn, fwdIn]);
+    assert.equal(manager.state.endpoints.get('eth1')?.key, 'h1-by-address');
+    await expectFlows(FORWARD_IN_80, 'host endpoint found by its address');
   });
 
   it('doNotTrack: raw, without conntrack; Allow skips the later stages; no default deny', async () => {
