@@ -3,13 +3,19 @@
 // whole, so policy lives beside it).
 //
 //   prerouting (raw)  workload sources: iifname . saddr must be the endpoint's ─► else drop (anti-spoofing)
+//                     other interfaces: vmap hep-raw-in[iif] ─► jump ui-<plan> (doNotTrack; Allow: notrack)
+//   prerouting (mangle) vmap hep-dnat-in[iif] ─► jump di-<plan> (preDNAT)
+//   output (raw)      vmap hep-raw-out[oif] ─► jump ue-<plan> (doNotTrack; Allow: notrack)
 //   forward           established/related accept, invalid drop;
+//                     host endpoints: vmap hep-fwd-in[iif], hep-fwd-out[oif] ─► jump fi-/fe-<plan> (applyOnForward)
 //                     from a workload: mark = wl[iif] ─► vmap plans[mark & egress bits]  ─► jump we-<plan>  (its egress policy)
 //                     to a workload:   mark = wl[oif] ─► vmap plans[mark & ingress bits] ─► jump wi-<plan>  (its ingress policy)
 //   input             from a workload: its egress policy, then defaultEndpointToHostAction
 //                     from a host endpoint: vmap hep-in[iif] ─► goto hi-<plan> (failsafes, ingress policy)
 //   output            to a workload: accept (the host reaches its workloads);
 //                     to a host endpoint: vmap hep-out[oif] ─► goto he-<plan> (failsafes, egress policy)
+//   (a host endpoint for "*" is tried through hep-any-* chains after the maps miss;
+//   what an untracked or preDNAT policy allowed skips the host endpoint's normal policy)
 //
 // Workload dispatch goes through numbers: the interface maps to its two
 // chains' dispatch numbers (one data map element: egress number in bits
