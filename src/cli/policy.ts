@@ -38,6 +38,9 @@ export interface ExplainQuery {
   port?: number;
   /** ICMP type (default: echo request). */
   icmpType?: number;
+  /** Host interfaces a forwarded packet arrives by (receiver's host) and leaves by (sender's). */
+  inInterface?: string;
+  outInterface?: string;
 }
 
 export interface ExplainResult {
@@ -78,13 +81,20 @@ export function explainFlow(resources: readonly Resource[], q: ExplainQuery): Ex
   const model = new ReferenceModel(resources);
   const from = resolve(model, q.from, 'from');
   const to = resolve(model, q.to, 'to');
-  const verdict = evaluatePacket(model, {
-    src: from.address,
-    dst: to.address,
-    protocol: q.protocol,
-    ...(q.port !== undefined ? { port: q.port } : {}),
-    ...(q.icmpType !== undefined ? { icmpType: q.icmpType } : {}),
-  });
+  const verdict = evaluatePacket(
+    model,
+    {
+      src: from.address,
+      dst: to.address,
+      protocol: q.protocol,
+      ...(q.port !== undefined ? { port: q.port } : {}),
+      ...(q.icmpType !== undefined ? { icmpType: q.icmpType } : {}),
+    },
+    {
+      ...(q.inInterface !== undefined ? { inInterface: q.inInterface } : {}),
+      ...(q.outInterface !== undefined ? { outInterface: q.outInterface } : {}),
+    },
+  );
   return {
     allowed: verdict.allowed,
     from: { ref: q.from, ...from },
@@ -167,6 +177,14 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     )
     .requiredOption('--protocol <p>', 'tcp | udp | icmp | sctp', protocol)
     .option('--port <n>', 'destination port (tcp, udp, sctp)', port)
+    .option(
+      '--in-interface <iface>',
+      "the host interface a forwarded packet arrives by at the receiver's host (its host endpoint's policy applies)",
+    )
+    .option(
+      '--out-interface <iface>',
+      "the host interface it leaves the sender's host by (all-interfaces host endpoints apply without these)",
+    )
     .option('-o, --output <format>', 'text | json', 'text')
     .action(
       async (opts: {
@@ -174,6 +192,8 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
         to: string;
         protocol: Protocol;
         port?: number;
+        inInterface?: string;
+        outInterface?: string;
         output: string;
       }) => {
         if (opts.protocol !== 'icmp' && opts.port === undefined) {
@@ -185,6 +205,8 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
           to: opts.to,
           protocol: opts.protocol,
           ...(opts.port !== undefined && opts.protocol !== 'icmp' ? { port: opts.port } : {}),
+          ...(opts.inInterface !== undefined ? { inInterface: opts.inInterface } : {}),
+          ...(opts.outInterface !== undefined ? { outInterface: opts.outInterface } : {}),
         });
         if (opts.output === 'json') {
           const { verdict, ...rest } = result;

@@ -104,6 +104,8 @@ interface RefPolicy {
 }
 
 type HostStage = 'untracked' | 'preDNAT';
+/** Which of an endpoint's policies apply: its own, a host endpoint's other stages. */
+type EvalStage = RefPolicy['stage'] | 'forward';
 
 function ipOf(text: string): IPAddress | undefined {
   const bare = text.includes('/') ? text.slice(0, text.indexOf('/')) : text;
@@ -664,11 +666,16 @@ function tiersFor(
   model: ReferenceModel,
   e: RefEndpoint,
   direction: Direction,
-  stage: RefPolicy['stage'] = 'normal',
+  stage: EvalStage = 'normal',
 ): [string, RefPolicy[]][] {
   const byTier = new Map<string, RefPolicy[]>();
   for (const p of model.policies) {
-    if (p.stage !== stage || !policyApplies(model, p, e, direction)) continue;
+    // Forwarded traffic through a host endpoint: its applyOnForward (normal) policies.
+    const ofStage =
+      stage === 'forward'
+        ? p.stage === 'normal' && p.calico?.applyOnForward === true
+        : p.stage === stage;
+    if (!ofStage || !policyApplies(model, p, e, direction)) continue;
     const list = byTier.get(p.tier) ?? [];
     list.push(p);
     byTier.set(p.tier, list);
@@ -749,7 +756,7 @@ function evaluateStage(
   e: RefEndpoint,
   direction: Direction,
   f: Flow,
-  stage: RefPolicy['stage'],
+  stage: EvalStage,
 ): DirectionVerdict | undefined {
   const logged: LogHit[] = [];
   const passedTiers: string[] = [];
@@ -762,7 +769,10 @@ function evaluateStage(
     passedTiers,
     ...(stage === 'normal' ? {} : { stage }),
   });
-  for (const [tier, policies] of tiersFor(model, e, direction, stage)) {
+  const tiers = tiersFor(model, e, direction, stage);
+  // Forwarded traffic is allowed where no applyOnForward policy applies to the direction.
+  if (stage === 'forward' && tiers.length === 0) return undefined;
+  for (const [tier, policies] of tiers) {
     let passed = false;
     for (const p of policies) {
       let outcome: RuleOutcome;
@@ -788,11 +798,13 @@ function evaluateStage(
         break;
       }
     }
-    if (stage === 'normal' && !passed && model.tiers.get(tier)?.defaultAction !== 'Pass') {
+    const decidesAll = stage === 'normal' || stage === 'forward';
+    if (decidesAll && !passed && model.tiers.get(tier)?.defaultAction !== 'Pass') {
       return result(false, { kind: 'end-of-tier', tier });
     }
     passedTiers.push(tier);
   }
+  if (stage === 'forward') return result(false, { kind: 'no-profile-matched', profiles: [] });
   if (stage !== 'normal') return undefined;
   const tried: string[] = [];
   for (const name of e.profiles) {
@@ -886,6 +898,52 @@ function hostSteps(
 export interface PacketOptions {
   /** The workload ("ns/name") that sends it, when it may not be the source address's owner. */
   from?: string;
+  /**
+   * The host interface a forwarded packet arrives by at the receiving
+   * workload's host, and leaves by from the sending workload's: their host
+   * endpoints' policy applies (applyOnForward, preDNAT, doNotTrack). Without
+   * them only all-interfaces ("*") host endpoints are known to be crossed.
+   */
+  inInterface?: string;
+  outInterface?: string;
+}
+
+/** The host endpoint a forwarded packet crosses on a host: the interface's own, else a "*" one. */
+function crossedHostEndpoint(
+  model: ReferenceModel,
+  node: string,
+  iface: string | undefined,
+): RefEndpoint | undefined {
+  const heps = model.endpoints.filter((e) => e.kind === 'host' && e.node === node);
+  return (
+    (iface !== undefined && heps.find((e) => e.iface === iface)) ||
+    heps.find((e) => e.iface === '*')
+  );
+}
+
+/**
+ * A forwarded packet arriving through a host endpoint, as the dataplane's
+ * stages see it: untracked then preDNAT policy decide what their rules match
+ * (failsafe ports pass those stages; an untracked Allow skips the rest of the
+ * host endpoint's policy), then its applyOnForward policy (allowed where
+ * none applies). The workload's own policy follows in any case.
+ */
+function forwardedIngressSteps(
+  model: ReferenceModel,
+  hep: RefEndpoint,
+  f: Flow,
+): DirectionVerdict[] {
+  const failsafe = failsafeFor(model, hep, 'ingress', f);
+  const out: DirectionVerdict[] = [];
+  for (const stage of ['untracked', 'preDNAT'] as const) {
+    const v = failsafe ? undefined : evaluateStage(model, hep, 'ingress', f, stage);
+    if (!v) continue;
+    out.push(v);
+    if (!v.allowed || stage === 'untracked') return out;
+  }
+  const v = evaluateStage(model, hep, 'ingress', f, 'forward');
+  if (v) out.push(v);
+  return out;
 }
 
 /** What the model says about a packet: every policy step on its way, and the verdict. */
@@ -996,6 +1054,22 @@ export function evaluatePacket(
   if (dstHost) {
     steps.push(...hostSteps(model, dstHost, 'ingress', f));
     return done();
+  }
+  // Forwarded: out of the sender's host, into the receiver's (their host endpoints' policy).
+  const dstNode = model.nodeOfAddress(dst);
+  if (sender && receiver?.node !== sender.node && dstNode !== sender.node) {
+    const hep = crossedHostEndpoint(model, sender.node, opts.outInterface);
+    const v = hep && evaluateStage(model, hep, 'egress', f, 'forward');
+    if (v) {
+      steps.push(v);
+      if (!v.allowed) return done();
+    }
+  }
+  if (receiver && sender?.node !== receiver.node && srcNode !== receiver.node) {
+    const hep = crossedHostEndpoint(model, receiver.node, opts.inInterface);
+    const decided = hep ? forwardedIngressSteps(model, hep, f) : [];
+    steps.push(...decided);
+    if (decided.some((v) => !v.allowed)) return done();
   }
   if (receiver) steps.push(evaluateDirection(model, receiver, 'ingress', f));
   if (steps.length === 0) {

@@ -380,7 +380,7 @@ export interface DirectionVerdict {
   /** Tiers that passed the packet on. */
   passedTiers: string[];
   /** A host endpoint's policy stage other than its normal one. */
-  stage?: 'untracked' | 'preDNAT';
+  stage?: 'untracked' | 'preDNAT' | 'forward';
 }
 
 export interface Verdict {
