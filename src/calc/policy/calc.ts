@@ -650,11 +650,12 @@ export class PolicyCalc {
    * and none while no interface does.
    */
   setInterfaceAddresses(addresses: ReadonlyMap<string, readonly string[]>): void {
-    const text = JSON.stringify([...addresses].sort());
+    const byName = [...addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const text = JSON.stringify(byName);
     if (text === this.interfaceAddressText) return;
     this.interfaceAddressText = text;
     this.ifaceOfAddress.clear();
-    for (const [iface, ips] of [...addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    for (const [iface, ips] of byName)
       for (const ip of ips) if (!this.ifaceOfAddress.has(ip)) this.ifaceOfAddress.set(ip, iface);
     for (const [id, e] of this.entities) {
       if (e.kind === 'host' && e.iface === undefined && this.isLocal(e)) {

@@ -86,6 +86,8 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 const CLEAR_BOTH = hex(~(MARK_ACCEPT | MARK_PASS) >>> 0);
 
 const CLEAR_PASS = hex(~MARK_PASS >>> 0);
+/** The match of a packet some policy allowed (the accept bit). */
+const ACCEPTED = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
 
 const UNQUOTABLE = /["\\;\n\r]/;
 
@@ -352,7 +354,7 @@ function renderTailBody(plan: EndpointChainPlan, settings: PolicySettings): stri
   const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
   return [
     ...plan.profiles.map((chain) => `meta mark & ${hex(MARK_ACCEPT)} == 0 jump ${chain}`),
-    `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)} return`,
+    `${ACCEPTED} return`,
     `counter ${deny} comment ${q(plan.profiles.length ? 'no profile allowed it' : 'no policy or profile allowed it')}`,
   ];
 }
@@ -451,20 +453,19 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
   // marks, a path that parks the mark in conntrack for those with, and a drop.
   const dispatch = (name: string, ifname: 'iifname' | 'oifname', bits: number) => {
     const lookup = `meta mark set ${ifname} map @wl meta mark & ${hex(bits)} vmap @plans`;
-    const allowed = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
     const unknown = `counter ${deny} comment ${q('unknown workload interface')}`;
     chain(`${name}-marked`, [
       `ct mark != 0 counter ${deny} comment ${q('packet mark and conntrack mark both set')}`,
       `ct state untracked counter ${deny} comment ${q('packet mark on an untracked packet')}`,
       `ct mark set meta mark ${lookup}`,
-      `${allowed} meta mark set ct mark ct mark set 0 return`,
+      `${ACCEPTED} meta mark set ct mark ct mark set 0 return`,
       `ct mark set 0 ${unknown}`,
     ]);
     chain(name, [
       `meta mark set meta mark & ${hex(FOREIGN)}`,
       `meta mark != 0 goto ${name}-marked`,
       lookup,
-      `${allowed} meta mark set 0 return`,
+      `${ACCEPTED} meta mark set 0 return`,
       unknown,
     ]);
   };
@@ -486,15 +487,14 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
     `counter ${e2h === 'Accept' ? 'accept' : e2h === 'Return' ? 'return' : deny} comment ${q(`defaultEndpointToHostAction ${e2h}`)}`,
   );
   chain('wl-to-host', toHost);
-  const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
   for (const { chain: name } of STAR_CHAINS) chain(name, []);
   // Host endpoints' untracked stage (raw, before conntrack): what their
   // doNotTrack policy allows is not tracked, and skips the later stages.
-  chain('raw-in', ['iifname vmap @hep-raw-in', `${accepted} notrack accept`]);
+  chain('raw-in', ['iifname vmap @hep-raw-in', `${ACCEPTED} notrack accept`]);
   // Forwarded through host endpoints (applyOnForward): what untracked policy
   // allowed skips it; otherwise the ingress endpoint's, then the egress one's.
   chain('hep-forward', [
-    `${accepted} ct state untracked return`,
+    `${ACCEPTED} ct state untracked return`,
     'iifname vmap @hep-fwd-in',
     'jump hep-any-fwd-in',
     'oifname vmap @hep-fwd-out',
@@ -526,19 +526,18 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
   spoof.push(`counter drop comment ${q('workload source address not its own')}`);
   const hook = (name: string, rules: string[], spec: string) =>
     chainLines(t, name, rules, `type filter hook ${spec}; policy accept;`);
-  const accepted = `meta mark & ${hex(MARK_ACCEPT)} == ${hex(MARK_ACCEPT)}`;
   return [
     ...hook('anti-spoof', spoof, 'prerouting priority raw'),
     ...hook(
       'raw-out',
-      ['oifname vmap @hep-raw-out', `${accepted} notrack accept`],
+      ['oifname vmap @hep-raw-out', `${ACCEPTED} notrack accept`],
       'output priority raw',
     ),
     // Host endpoints' preDNAT stage: before kube-proxy's (or anyone's) DNAT.
     ...hook(
       'pre-dnat',
       [
-        `${accepted} accept`,
+        `${ACCEPTED} accept`,
         'ct state established,related accept',
         'iifname vmap @hep-dnat-in',
         'jump hep-any-dnat-in',
@@ -563,7 +562,7 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
       // What a host endpoint's untracked or preDNAT policy allowed skips its normal policy.
       [
         'iifname "cali*" goto wl-to-host',
-        `${accepted} accept`,
+        `${ACCEPTED} accept`,
         'iifname vmap @hep-in',
         'jump hep-any-in',
       ],
@@ -571,7 +570,7 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
     ),
     ...hook(
       'output',
-      ['oifname "cali*" accept', `${accepted} accept`, 'oifname vmap @hep-out', 'jump hep-any-out'],
+      ['oifname "cali*" accept', `${ACCEPTED} accept`, 'oifname vmap @hep-out', 'jump hep-any-out'],
       'output priority filter',
     ),
   ];
