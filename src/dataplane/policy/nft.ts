@@ -72,7 +72,13 @@ export class ProcessNft implements NftRunner {
   async runConcurrently(scripts: Script[]): Promise<void> {
     const running: Promise<void>[] = [];
     // run() spawns nft before it first waits, so each is loading while the next is made.
-    for (const s of scripts) running.push(this.run(typeof s === 'string' ? s : s()));
+    try {
+      for (const s of scripts) running.push(this.run(typeof s === 'string' ? s : s()));
+    } catch (err) {
+      // A script that could not be made: let the ones already running end first.
+      await Promise.allSettled(running);
+      throw err;
+    }
     await settleAll(running);
   }
 
