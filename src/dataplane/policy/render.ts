@@ -570,7 +570,14 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
     ),
     ...hook(
       'output',
-      ['oifname "cali*" accept', `${ACCEPTED} accept`, 'oifname vmap @hep-out', 'jump hep-any-out'],
+      // Only the untracked stage (raw output) decides before this: an accept bit
+      // on a tracked packet is no decision of ours (an application's SO_MARK, say).
+      [
+        'oifname "cali*" accept',
+        `${ACCEPTED} ct state untracked accept`,
+        'oifname vmap @hep-out',
+        'jump hep-any-out',
+      ],
       'output priority filter',
     ),
   ];
