@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { block, endpoint, node, pool } from '../calc/test-support/states.js';
-import { FakeKernel } from '../dataplane/test-support/fake-kernel.js';
+import { fakeHost, type FakeKernel } from '../dataplane/test-support/fake-kernel.js';
 import { VXLAN_DEVICE } from '../dataplane/vxlan-manager.js';
 import { openDatastore } from '../datastore/open.js';
 import { ResourceStore } from '../datastore/resources.js';
@@ -35,16 +35,7 @@ async function until(fn: () => boolean | Promise<boolean>, timeoutMs = 5000): Pr
 }
 
 function hostKernel(): FakeKernel {
-  const k = new FakeKernel();
-  k.addLink('lo', { mtu: 65536 });
-  k.addLink('eth0', { mtu: 1500 });
-  k.addrs.push({
-    dev: 'eth0',
-    family: 4,
-    address: '172.31.1.11',
-    prefixLength: 24,
-    scope: 'global',
-  });
+  const k = fakeHost();
   k.addLink('cali0000000001');
   k.sysctls.set('net.ipv4.ip_forward', '0');
   return k;

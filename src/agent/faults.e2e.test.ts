@@ -79,6 +79,11 @@ function agentChanges(lines: string[]): string[] {
   });
 }
 
+/** The agent's own nftables table in a host, with rule handles (to compare before and after). */
+function tortieTable(netns: string) {
+  return run(['ip', 'netns', 'exec', netns, 'nft', '-a', 'list', 'table', 'inet', 'tortie']);
+}
+
 describe('agent: faults', { skip }, () => {
   it('SIGKILL during a continuous ping: no packet lost; the restarted agent changes nothing that was right', async () => {
     await withAgentLab(
@@ -88,18 +93,7 @@ describe('agent: faults', { skip }, () => {
         const host1 = state.hosts[0]!;
         const from = state.workloads.find((w) => w.host === 'host1')!;
         const to = state.workloads.find((w) => w.host === 'host2')!;
-        const nftBefore = await run([
-          'ip',
-          'netns',
-          'exec',
-          host1.netns,
-          'nft',
-          '-a',
-          'list',
-          'table',
-          'inet',
-          'tortie',
-        ]);
+        const nftBefore = await tortieTable(host1.netns);
         const routesBefore = await routesOf(host1.netns);
 
         const monitor = startMonitor(host1.netns);
@@ -130,18 +124,7 @@ describe('agent: faults', { skip }, () => {
         );
         assert.deepEqual(changes, [], 'the restarted agent changed nothing in the kernel');
         assert.deepEqual(await routesOf(host1.netns), routesBefore);
-        const nftAfter = await run([
-          'ip',
-          'netns',
-          'exec',
-          host1.netns,
-          'nft',
-          '-a',
-          'list',
-          'table',
-          'inet',
-          'tortie',
-        ]);
+        const nftAfter = await tortieTable(host1.netns);
         assert.equal(
           nftAfter.stdout,
           nftBefore.stdout,

@@ -12,6 +12,7 @@ import { openDatastore } from '../datastore/open.js';
 import { ResourceStore } from '../datastore/resources.js';
 import { run } from '../lab/exec.js';
 import { labPing, labWorkloadAdd, labWorkloadDelete } from '../lab/lab.js';
+import { countEchoRequests } from '../dataplane/test-support/nft-counters.js';
 import type { Encap, Topology } from '../lab/plan.js';
 import {
   eventually,
@@ -140,53 +141,6 @@ describe('agent: reachability across hosts', { skip }, () => {
   }
 });
 
-/** Counts echo requests by source in a namespace (nftables counters). */
-async function countSources(
-  netns: string,
-  sources: Record<string, string>,
-): Promise<() => Promise<Record<string, number>>> {
-  const rules = Object.entries(sources).map(
-    ([name, cidr]) => `    ip saddr ${cidr} icmp type echo-request counter comment "${name}"`,
-  );
-  const script = [
-    'table ip tzcount {',
-    '  chain input {',
-    '    type filter hook input priority 0; policy accept;',
-    ...rules,
-    '  }',
-    '}',
-    '',
-  ].join('\n');
-  await run(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], { input: script });
-  return async () => {
-    const out = await run([
-      'ip',
-      'netns',
-      'exec',
-      netns,
-      'nft',
-      '-j',
-      'list',
-      'table',
-      'ip',
-      'tzcount',
-    ]);
-    const items = (
-      JSON.parse(out.stdout) as {
-        nftables: { rule?: { comment?: string; expr: Record<string, unknown>[] } }[];
-      }
-    ).nftables;
-    const counts: Record<string, number> = {};
-    for (const item of items) {
-      if (!item.rule?.comment) continue;
-      const counter = item.rule.expr.find((e) => 'counter' in e)?.['counter'] as
-        { packets: number } | undefined;
-      counts[item.rule.comment] = counter?.packets ?? 0;
-    }
-    return counts;
-  };
-}
-
 async function natOutgoing(lab: AgentLab): Promise<void> {
   const { ctx, state } = lab;
   const ds = await openDatastore(state.datastore.url);
@@ -240,7 +194,7 @@ async function natOutgoing(lab: AgentLab): Promise<void> {
         '',
       ].join('\n'),
     });
-    const counts = await countSources(outside, {
+    const counts = await countEchoRequests(outside, {
       host1: '172.31.1.11',
       natPool: '10.244.0.0/16',
       plainPool: '10.250.0.0/16',
@@ -270,7 +224,7 @@ async function natOutgoing(lab: AgentLab): Promise<void> {
     // Between pools nothing is masqueraded: host2-w1 sees host1-w1's own address.
     const target = state.workloads.find((w) => w.name === 'host2-w1')!;
     const from = natWorkload.addresses[0]!.split('/')[0]!;
-    const inside = await countSources(target.netns, { peer: `${from}/32` });
+    const inside = await countEchoRequests(target.netns, { peer: `${from}/32` });
     assert.ok(await pingFrom(natWorkload.netns, target.addresses[0]!.split('/')[0]!));
     assert.ok(
       (await inside())['peer']! >= 1,

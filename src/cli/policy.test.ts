@@ -37,6 +37,9 @@ describe('tortie policy', () => {
   });
 
   const tortie = (...argv: string[]) => runCli(argv, async () => datastore);
+  /** `tortie policy explain --from F --to T --protocol P [more]`. */
+  const explain = (from: string, to: string, protocol: string, ...more: string[]) =>
+    tortie('policy', 'explain', '--from', from, '--to', to, '--protocol', protocol, ...more);
 
   it('reads every policy kind back from the datastore', async () => {
     const kinds = new Set(
@@ -54,18 +57,7 @@ describe('tortie policy', () => {
   });
 
   it('explain names the tier, policy and rule that decide, in text', async () => {
-    const denied = await tortie(
-      'policy',
-      'explain',
-      '--from',
-      'x/b',
-      '--to',
-      'y/a',
-      '--protocol',
-      'tcp',
-      '--port',
-      '80',
-    );
+    const denied = await explain('x/b', 'y/a', 'tcp', '--port', '80');
     assert.equal(denied.code, 0, denied.stderr);
     assert.match(denied.stdout, /^DENIED: x\/b \(10\.77\.1\.2\) -> y\/a \(10\.77\.2\.1\) tcp\/80/);
     assert.match(denied.stdout, /tier security passed/);
@@ -73,51 +65,18 @@ describe('tortie policy', () => {
       denied.stdout,
       /decided by: tier default, NetworkPolicy y\/deny-xb rule 0 \(Deny\)/,
     );
-    const allowed = await tortie(
-      'policy',
-      'explain',
-      '--from',
-      '10.77.3.1',
-      '--to',
-      'y/b',
-      '--protocol',
-      'udp',
-      '--port',
-      '81',
-    );
+    const allowed = await explain('10.77.3.1', 'y/b', 'udp', '--port', '81');
     assert.match(allowed.stdout, /^ALLOWED/);
     assert.match(
       allowed.stdout,
       /tier security, GlobalNetworkPolicy security\.gate rule 1 \(Allow\)/,
     );
-    const end = await tortie(
-      'policy',
-      'explain',
-      '--from',
-      'z/b',
-      '--to',
-      'y/b',
-      '--protocol',
-      'icmp',
-    );
+    const end = await explain('z/b', 'y/b', 'icmp');
     assert.match(end.stdout, /decided by: the end of tier security/);
   });
 
   it('explain -o json carries the verdict and every step', async () => {
-    const r = await tortie(
-      'policy',
-      'explain',
-      '--from',
-      'x/a',
-      '--to',
-      'y/c',
-      '--protocol',
-      'tcp',
-      '--port',
-      '81',
-      '-o',
-      'json',
-    );
+    const r = await explain('x/a', 'y/c', 'tcp', '--port', '81', '-o', 'json');
     const out = JSON.parse(r.stdout) as {
       allowed: boolean;
       steps: { direction: string; passedTiers: string[] }[];
@@ -131,41 +90,12 @@ describe('tortie policy', () => {
   });
 
   it('explain refuses unknown workloads and a missing port', async () => {
-    const unknown = await tortie(
-      'policy',
-      'explain',
-      '--from',
-      'nope',
-      '--to',
-      'y/a',
-      '--protocol',
-      'tcp',
-      '--port',
-      '80',
-    );
+    const unknown = await explain('nope', 'y/a', 'tcp', '--port', '80');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /--from nope: no such workload/);
-    const noPort = await tortie(
-      'policy',
-      'explain',
-      '--from',
-      'x/a',
-      '--to',
-      'y/a',
-      '--protocol',
-      'udp',
-    );
+    const noPort = await explain('x/a', 'y/a', 'udp');
     assert.equal(noPort.code, 2);
-    const badProto = await tortie(
-      'policy',
-      'explain',
-      '--from',
-      'x/a',
-      '--to',
-      'y/a',
-      '--protocol',
-      'gre',
-    );
+    const badProto = await explain('x/a', 'y/a', 'gre');
     assert.notEqual(badProto.code, 0);
   });
 

@@ -7,7 +7,7 @@ import type { DesiredState } from '../calc/types.js';
 import { Dataplane } from './dataplane.js';
 import { masqueradeScript, tableMatches } from './masquerade-manager.js';
 import { routeLine, routeMatches } from './route-table.js';
-import { FakeKernel } from './test-support/fake-kernel.js';
+import { fakeHost, type FakeKernel } from './test-support/fake-kernel.js';
 import { VXLAN_DEVICE } from './vxlan-manager.js';
 
 const MAC1 = '66:00:00:00:00:01';
@@ -21,16 +21,7 @@ function desired(s: State, nodeName = 'host1'): DesiredState {
 }
 
 function hostKernel(): FakeKernel {
-  const k = new FakeKernel();
-  k.addLink('lo', { mtu: 65536 });
-  k.addLink('eth0', { mtu: 1500 });
-  k.addrs.push({
-    dev: 'eth0',
-    family: 4,
-    address: '172.31.1.11',
-    prefixLength: 24,
-    scope: 'global',
-  });
+  const k = fakeHost();
   k.addRoute({ dst: '172.31.1.0/24', dev: 'eth0', protocol: 'kernel', scope: 'link' });
   k.addLink('cali0000000001');
   k.addLink('cali0000000002');

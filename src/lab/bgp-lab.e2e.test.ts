@@ -14,59 +14,17 @@ import { formatNodeStatus } from '../cli/node.js';
 import { netnsSkipReason } from '../dataplane/test-support/netns.js';
 import { openDatastore } from '../datastore/open.js';
 import { run } from './exec.js';
+import { countEchoRequests } from '../dataplane/test-support/nft-counters.js';
 import { labPing } from './lab.js';
 import { pingFrom, routesOf, withAgentLab, type AgentLab } from './test-support/agent-lab.js';
 
 const skip = netnsSkipReason();
 
-/** Counts ICMP echo requests by source address inside a namespace (nftables counters). */
-async function echoCounter(netns: string, sources: Record<string, string>) {
-  const rules = Object.entries(sources).map(
-    ([name, addr]) => `    ip saddr ${addr} icmp type echo-request counter comment "${name}"`,
-  );
-  const script = [
-    'table ip tzcount {',
-    '  chain input {',
-    '    type filter hook input priority 0; policy accept;',
-    ...rules,
-    '  }',
-    '}',
-    '',
-  ].join('\n');
-  await run(['ip', 'netns', 'exec', netns, 'nft', '-f', '-'], { input: script });
-  return async (): Promise<Record<string, number>> => {
-    const out = await run([
-      'ip',
-      'netns',
-      'exec',
-      netns,
-      'nft',
-      '-j',
-      'list',
-      'table',
-      'ip',
-      'tzcount',
-    ]);
-    const counts: Record<string, number> = {};
-    for (const item of (
-      JSON.parse(out.stdout) as {
-        nftables: { rule?: { comment?: string; expr: Record<string, unknown>[] } }[];
-      }
-    ).nftables) {
-      if (!item.rule?.comment) continue;
-      const c = item.rule.expr.find((e) => 'counter' in e)?.['counter'] as
-        { packets: number } | undefined;
-      counts[item.rule.comment] = c?.packets ?? 0;
-    }
-    return counts;
-  };
-}
-
 async function outsideSeesNoNat(lab: AgentLab): Promise<void> {
   const gw = lab.state.gateway!;
   for (const w of lab.state.workloads) {
     const host = lab.state.hosts.find((h) => h.name === w.host)!;
-    const count = await echoCounter(w.netns, {
+    const count = await countEchoRequests(w.netns, {
       outside: gw.outside.address,
       host: host.address,
       gateway: gw.address,

@@ -68,13 +68,13 @@ export const POLICY_FAMILY = 'inet';
 export const MARK_ACCEPT = 0x10000;
 export const MARK_PASS = 0x20000;
 /** Where an egress endpoint chain's dispatch number sits in the mark (ingress: bits 0-13). */
-export const MARK_CHAIN_SHIFT = 18;
+const MARK_CHAIN_SHIFT = 18;
 const EGRESS_BITS = 0xfffc0000;
 const INGRESS_BITS = 0x00003fff;
 /** The bits that are not Tortie's: kept, or restored, whatever policy does. */
 const FOREIGN = 0x0000ffff;
 /** A chain's key in the dispatch map: its number where its direction keeps it. */
-export const chainMark = (mark: number, direction: 'ingress' | 'egress') =>
+const chainMark = (mark: number, direction: 'ingress' | 'egress') =>
   direction === 'egress' ? (mark << MARK_CHAIN_SHIFT) >>> 0 : mark;
 export const LOG_PREFIX = 'calico-packet: ';
 
@@ -397,7 +397,7 @@ const STAR_CHAINS = [
   { chain: 'hep-any-dnat-in', ifname: 'iifname', field: 'preDnatIngress', verb: 'jump' },
 ] as const;
 
-export const ALL_INTERFACES = '*';
+const ALL_INTERFACES = '*';
 
 /** The all-interfaces chains' rules for the endpoint (none: emptied). */
 function starChainLines(t: string, ep: LocalEndpointPlan | undefined): string[] {
@@ -782,7 +782,7 @@ export function renderFullChains(
   return { chains, hooks: skeletonHooks(t, s) };
 }
 
-export function renderFullParts(state: PolicyState, opts: RenderOptions = {}): FullRender {
+function renderFullParts(state: PolicyState, opts: RenderOptions = {}): FullRender {
   return { ...renderFullSets(state, opts), ...renderFullChains(state, opts) };
 }
 

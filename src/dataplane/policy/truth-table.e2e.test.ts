@@ -36,6 +36,7 @@ import { ProcessNft } from './nft.js';
 import { pool, ProbeAgent, writeProbeAgent } from './test-support/probe-agent.js';
 import { buildTopology, sh, uniquePrefix, type Topology } from './test-support/topology.js';
 import { formatTruthTable, type Cell } from './test-support/truth-table.js';
+import { commentCounters } from '../test-support/nft-counters.js';
 
 const root = process.getuid?.() === 0;
 const PREFIX = uniquePrefix('tpt');
@@ -312,31 +313,13 @@ describe(
             `add rule ${foreign} counting iifname "cali*" ct state new meta mark 0x4000 counter comment "kept"`,
             `add rule ${foreign} counting iifname "cali*" ct state new meta mark != 0x4000 counter comment "changed"`,
           ].join('\n') + '\n';
-        const seen = async (netns: string) => {
-          const json = await new ProcessNft({ netns }).json([
-            'list',
-            'table',
-            ...foreign.split(' '),
-          ]);
-          const out: Record<string, number> = {};
-          for (const item of (
-            JSON.parse(json) as {
-              nftables: {
-                rule?: { comment?: string; expr: Record<string, { packets?: number }>[] };
-              }[];
-            }
-          ).nftables) {
-            const c = item.rule?.expr.find((x) => 'counter' in x)?.['counter'];
-            if (item.rule?.comment && c) out[item.rule.comment] = c.packets ?? 0;
-          }
-          return out;
-        };
         const hosts = [...topo!.hosts.values()].map((h) => h.netns);
+        const nfts = hosts.map((netns) => new ProcessNft({ netns }));
         try {
-          for (const netns of hosts) await new ProcessNft({ netns }).run(setup(false));
+          for (const nft of nfts) await nft.run(setup(false));
           await runScenario(SCENARIOS.find((s) => s.name === 'allow-from-namespace')!);
           for (const netns of hosts) {
-            const counts = await seen(netns);
+            const counts = await commentCounters(netns, 'inet', `${PREFIX}-foreign`);
             assert.ok((counts['kept'] ?? 0) > 0, `${netns}: allowed new flows kept their mark`);
             assert.equal(
               counts['changed'],
@@ -346,7 +329,7 @@ describe(
           }
           // With a conntrack mark of someone else's as well, there is nowhere to
           // keep the packet mark meanwhile: new flows between workloads are dropped, and counted.
-          for (const netns of hosts) await new ProcessNft({ netns }).run(setup(true));
+          for (const nft of nfts) await nft.run(setup(true));
           for (const { netns } of topo!.hosts.values())
             await sh(['ip', 'netns', 'exec', netns, 'conntrack', '-F'], { check: false });
           const model = new ReferenceModel(current);
@@ -363,16 +346,16 @@ describe(
             false,
             `${pair[0].id} -> ${pair[1].id} is dropped with both marks set`,
           );
-          const drops = (
-            await Promise.all(hosts.map((netns) => readCounters(new ProcessNft({ netns }))))
-          )
+          const drops = (await Promise.all(nfts.map((nft) => readCounters(nft))))
             .flat()
             .filter((r) => r.kind === 'packet-mark')
             .reduce((n, r) => n + r.packets, 0);
           assert.ok(drops > 0, 'the drop is counted as a packet-mark drop');
         } finally {
-          for (const netns of hosts)
-            await new ProcessNft({ netns }).run(`add table ${foreign}\ndelete table ${foreign}\n`);
+          for (const nft of nfts) {
+            await nft.run(`add table ${foreign}\ndelete table ${foreign}\n`);
+            nft.close();
+          }
         }
       },
     );

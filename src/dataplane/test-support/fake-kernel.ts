@@ -281,3 +281,18 @@ export class FakeKernel implements Kernel {
 
   async close(): Promise<void> {}
 }
+
+/** A host as the agent tests start from: loopback, and eth0 with 172.31.1.11/24. */
+export function fakeHost(): FakeKernel {
+  const k = new FakeKernel();
+  k.addLink('lo', { mtu: 65536 });
+  k.addLink('eth0', { mtu: 1500 });
+  k.addrs.push({
+    dev: 'eth0',
+    family: 4,
+    address: '172.31.1.11',
+    prefixLength: 24,
+    scope: 'global',
+  });
+  return k;
+}
