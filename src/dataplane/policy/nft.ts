@@ -4,7 +4,8 @@
 // lab; in the caller's own for the agent.
 
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -53,8 +54,6 @@ async function settleAll(promises: Promise<void>[]): Promise<void> {
 }
 
 export class ProcessNft implements NftRunner {
-  private dir: string | undefined;
-  private seq = 0;
   private readonly prefix: string[];
 
   constructor(opts: { netns?: string } = {}) {
@@ -63,10 +62,15 @@ export class ProcessNft implements NftRunner {
 
   async run(script: string): Promise<void> {
     if (!script.trim()) return;
-    this.dir ??= mkdtempSync(join(tmpdir(), 'tortie-policy-'));
-    const file = join(this.dir, `tx-${this.seq++ % 4}.nft`);
-    writeFileSync(file, script, { mode: 0o600 });
-    await exec([...this.prefix, 'nft', '-f', file]);
+    // A file of its own per transaction, gone when nft is done with it: a
+    // process that is killed leaves nothing behind but the one in flight.
+    const file = join(tmpdir(), `tortie-nft-${process.pid}-${randomBytes(6).toString('hex')}.nft`);
+    writeFileSync(file, script, { mode: 0o600, flag: 'wx' });
+    try {
+      await exec([...this.prefix, 'nft', '-f', file]);
+    } finally {
+      rmSync(file, { force: true });
+    }
   }
 
   async runConcurrently(scripts: Script[]): Promise<void> {
@@ -87,8 +91,7 @@ export class ProcessNft implements NftRunner {
   }
 
   close(): void {
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-    this.dir = undefined;
+    // Nothing held: each transaction's file is removed when it ends.
   }
 }
 
