@@ -76,7 +76,7 @@ interface SelectorState {
   n4: CidrCover;
   n6: CidrCover;
   namedPorts: Set<string>;
-  /** Chains compiled against this selector (to recompile when its nets flags flip). */
+  /** Chains whose rules match addresses by it (it keeps addresses while there are any; recompiled when its nets flags flip). */
   users: Set<string>;
   compiledNets4: boolean;
   compiledNets6: boolean;
@@ -373,6 +373,12 @@ export class PolicyCalc {
     const state = this.selectors.get(selectorId);
     const entity = this.entities.get(item);
     if (!state || !entity) return;
+    // Only a selector some rule matches addresses by keeps them (see addUser).
+    if (state.users.size !== 0) this.contributeAddresses(state, entity, by);
+    for (const npId of state.namedPorts) this.contributePorts(npId, entity, by);
+  }
+
+  private contributeAddresses(state: SelectorState, entity: AddressedEntity, by: 1 | -1): void {
     if (entity.kind === 'netset') {
       for (const cidr of entity.nets) {
         const slash = cidr.indexOf('/');
@@ -394,7 +400,30 @@ export class PolicyCalc {
       for (const ip of entity.ipv4) this.contributeAddress(state, 4, ip, by);
       for (const ip of entity.ipv6) this.contributeAddress(state, 6, ip, by);
     }
-    for (const npId of state.namedPorts) this.contributePorts(npId, entity, by);
+  }
+
+  /**
+   * A rule chain matches addresses by the selector. The first such chain
+   * brings in its members' addresses: a selector only named ports use (the
+   * all() of a named port without a selector, say) keeps none, and has no
+   * address sets.
+   */
+  private addUser(state: SelectorState, chain: string): void {
+    if (state.users.has(chain)) return;
+    if (state.users.size === 0) this.contributeMembers(state, 1);
+    state.users.add(chain);
+  }
+
+  private removeUser(state: SelectorState, chain: string): void {
+    if (!state.users.delete(chain) || state.users.size !== 0) return;
+    this.contributeMembers(state, -1);
+  }
+
+  private contributeMembers(state: SelectorState, by: 1 | -1): void {
+    for (const item of this.ruleIndex.members(state.id)) {
+      const entity = this.entities.get(item);
+      if (entity) this.contributeAddresses(state, entity, by);
+    }
   }
 
   private contributeAddress(state: SelectorState, family: 4 | 6, ip: string, by: 1 | -1): void {
@@ -744,14 +773,14 @@ export class PolicyCalc {
         const id = selectorSetId(selector);
         let s = this.selectors.get(id);
         if (!used.has(id)) {
-          const fresh = !s;
           s = this.refSelector(selector);
-          if (fresh) {
+          if (s.users.size === 0) {
+            // Its addresses arrive with its first user: its nets flags too.
+            this.addUser(s, name);
             s.compiledNets4 = s.n4.size > 0;
             s.compiledNets6 = this.ipv6 && s.n6.size > 0;
-          }
+          } else this.addUser(s, name);
           used.add(id);
-          s.users.add(name);
         }
         return { id, nets4: s!.compiledNets4, nets6: s!.compiledNets6 } satisfies SetRef;
       },
@@ -780,7 +809,8 @@ export class PolicyCalc {
     }
     // Release what the previous compilation used (after taking the new references).
     for (const s of active.selectors) {
-      if (!used.has(s)) this.selectors.get(s)?.users.delete(name);
+      const state = this.selectors.get(s);
+      if (state && !used.has(s)) this.removeUser(state, name);
       this.unrefSelector(s);
     }
     for (const np of active.namedPorts) this.unrefNamedPort(np);
@@ -800,7 +830,8 @@ export class PolicyCalc {
 
   private releaseChain(name: string, active: ActiveChain): void {
     for (const s of active.selectors) {
-      this.selectors.get(s)?.users.delete(name);
+      const state = this.selectors.get(s);
+      if (state) this.removeUser(state, name);
       this.unrefSelector(s);
     }
     for (const np of active.namedPorts) this.unrefNamedPort(np);
@@ -934,6 +965,8 @@ export class PolicyCalc {
     const add = (name: string, family: 4 | 6, kind: SetSpec['kind']) =>
       out.set(name, { name, family, kind });
     for (const s of this.selectors.values()) {
+      // A selector only named ports use (their "all()", say) needs no address sets.
+      if (s.users.size === 0) continue;
       add(`${s.id}-a4`, 4, 'addr');
       if (s.compiledNets4) add(`${s.id}-n4`, 4, 'net');
       if (this.ipv6) {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PolicyCalc } from '../../calc/policy/calc.js';
+import { selectorSetId } from '../../calc/policy/selectors.js';
+import { ALL } from '../../model/selector.js';
 import { copyPolicyState, emptyPolicyState } from '../../calc/policy/state.js';
 import {
   globalPolicy,
@@ -180,6 +182,84 @@ describe('nftables rendering', () => {
         'counter drop comment "no profile allowed it"',
       ],
     );
+  });
+
+  it("the last tier's end-of-tier drop opens the shared tail: one rule per endpoint chain fewer", () => {
+    const plan = (chain: string, tier: string): EndpointChainPlan => ({
+      chain,
+      direction: 'egress',
+      tiers: [{ tier, defaultAction: 'Deny', chains: [`po-${chain}`], policies: [chain] }],
+      profiles: ['ro-kns.x'],
+      profileNames: ['kns.x'],
+      mark: 1,
+      stage: 'normal',
+    });
+    const a = plan('we-a', 'default');
+    const b = plan('we-b', 'default');
+    const c = plan('we-c', 'security');
+    assert.deepEqual(renderEndpointChainBody(a, SETTINGS), [
+      'jump po-we-a',
+      `goto ${tailChain(a)}`,
+    ]);
+    assert.equal(tailChain(a), tailChain(b));
+    assert.notEqual(tailChain(a), tailChain(c));
+    const { rules } = renderFull({
+      ...emptyPolicyState(SETTINGS),
+      endpointChains: new Map([a, b, c].map((p) => [p.chain, p])),
+    });
+    const bodyOf = (tail: string) =>
+      rules
+        .split('\n')
+        .filter((l) => l.startsWith(`add rule inet tortie-policy ${tail} `))
+        .map((l) => l.replace(/^add rule inet tortie-policy \S+ /, ''));
+    assert.deepEqual(bodyOf(tailChain(a)), [
+      'meta mark & 0x00030000 == 0 counter drop comment "end of tier default"',
+      'meta mark & 0x00010000 == 0 jump ro-kns.x',
+      'meta mark & 0x00010000 == 0x00010000 return',
+      'counter drop comment "no profile allowed it"',
+    ]);
+    assert.equal(
+      bodyOf(tailChain(c))[0],
+      'meta mark & 0x00030000 == 0 counter drop comment "end of tier security"',
+    );
+    // One tail chain each for a and b together, and for c.
+    assert.equal(
+      rules.split('\n').filter((l) => /^add chain inet tortie-policy te-/.test(l)).length,
+      2,
+    );
+  });
+
+  it('declares only sets some rule looks up (a named port without a selector adds no address set)', () => {
+    const unused = (resources: Resource[]) => {
+      const { sets, rules } = renderFull(stateOf(resources).state);
+      const declared = [...sets.matchAll(/^add (?:set|map) inet tortie-policy (\S+) /gm)].map(
+        (m) => m[1]!,
+      );
+      const looked = new Set([...rules.matchAll(/@([\w.-]+)/g)].map((m) => m[1]!));
+      return declared.filter((name) => !looked.has(name));
+    };
+    for (const sc of SCENARIOS) {
+      assert.deepEqual(unused([...baseResources(), ...sc.resources]), [], sc.name);
+    }
+    // The all() the named ports use gets its address set, with every member,
+    // once a rule matches addresses by all() too.
+    const named = SCENARIOS.find((sc) => sc.name === 'named-ports')!.resources;
+    const byAll = globalPolicy('from-all', {
+      selector: "projectcalico.org/namespace == 'y'",
+      ingress: [{ action: 'Allow', source: { selector: 'all()' } }],
+      types: ['Ingress'],
+    });
+    const calc = new PolicyCalc({ nodeName: NODES[0] });
+    for (const r of [...baseResources(), ...named]) calc.onResource(r);
+    calc.drain();
+    const before = calc.snapshot().sets.size;
+    calc.onResource(byAll);
+    const created = calc.drain().filter((m) => m.type === 'set-create' || m.type === 'set-delta');
+    const state = calc.snapshot();
+    assert.equal(state.sets.size, before + 1);
+    assert.deepEqual(unused([...baseResources(), ...named, byAll]), []);
+    const all = state.sets.get(`${selectorSetId(ALL)}-a4`);
+    assert.equal(all?.elements.size, POD_LIST.length, JSON.stringify(created));
   });
 
   it('the full table: skeleton, sets, chains, dispatch maps and anti-spoofing elements, no anonymous sets', () => {

@@ -301,7 +301,6 @@ export function renderEndpointChainBody(
   const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
   // Normal and forward chains deny what nothing allowed; preDNAT and untracked
   // ones return undecided traffic to the hook, which lets it on.
-  const both = hex(MARK_ACCEPT | MARK_PASS);
   const out: string[] = [];
   const failsafe = `jump ${plan.direction === 'ingress' ? 'failsafe-in' : 'failsafe-out'}`;
   if (plan.stage === 'normal' && plan.chain.startsWith('h')) {
@@ -325,23 +324,43 @@ export function renderEndpointChainBody(
       out.push(`${when(MARK_ACCEPT | MARK_PASS)}jump ${chain}`);
       first = false;
     }
-    if (decidesAll(plan) && tier.defaultAction === 'Deny') {
-      out.push(`meta mark & ${both} == 0 counter ${deny} comment ${q(`end of tier ${tier.tier}`)}`);
+    // The last tier's end is the tail's first rule.
+    if (decidesAll(plan) && tier.defaultAction === 'Deny' && t < plan.tiers.length - 1) {
+      out.push(endOfTier(tier.tier, deny));
     }
   });
   if (!decidesAll(plan)) return out;
-  // The end (profiles, the return of accepted packets, the final drop) is
-  // shared by every chain with the same profiles: one rule here instead of three.
+  // The end (the last tier's drop, profiles, the return of accepted packets,
+  // the final drop) is shared by every chain that ends in the same tier with
+  // the same profiles: one rule here instead of four. Per-rule kernel work
+  // is what a full load costs, so every rule saved on each of a thousand
+  // endpoint chains counts.
   out.push(`goto ${tailChain(plan)}`);
   return out;
 }
 
-/** The shared end of normal and forward endpoint chains (their goto target). */
+function endOfTier(tier: string, deny: string): string {
+  const both = hex(MARK_ACCEPT | MARK_PASS);
+  return `meta mark & ${both} == 0 counter ${deny} comment ${q(`end of tier ${tier}`)}`;
+}
+
+/** The tier whose end-of-tier drop closes a normal or forward plan's policies, if any. */
+function lastTierEnd(plan: EndpointChainPlan): string | undefined {
+  const last = plan.tiers[plan.tiers.length - 1];
+  return last && last.defaultAction === 'Deny' ? last.tier : undefined;
+}
+
+/**
+ * The shared end of normal and forward endpoint chains (their goto target),
+ * named by what it holds: the direction, the last tier's end and the profiles.
+ */
 export function tailChain(plan: EndpointChainPlan): string {
   let name = tails.get(plan);
   if (name === undefined) {
+    const end = lastTierEnd(plan);
     const kind = plan.profiles.length ? 'p' : 'n';
-    name = `t${plan.direction === 'ingress' ? 'i' : 'e'}-${kind}${plan.profiles.length ? shortHash(plan.profiles.join(',')) : ''}`;
+    const key = `${end ?? ''}|${plan.profiles.join(',')}`;
+    name = `t${plan.direction === 'ingress' ? 'i' : 'e'}-${kind}${key === '|' ? '' : shortHash(key)}`;
     tails.set(plan, name);
   }
   return name;
@@ -349,10 +368,15 @@ export function tailChain(plan: EndpointChainPlan): string {
 
 const tails = new WeakMap<EndpointChainPlan, string>();
 
-/** A tail chain's rules: the profiles while nothing accepted, then return accepted, then drop. */
+/**
+ * A tail chain's rules: the last tier's end-of-tier drop, the profiles while
+ * nothing accepted, then return accepted, then drop.
+ */
 function renderTailBody(plan: EndpointChainPlan, settings: PolicySettings): string[] {
   const deny = settings.denyAction === 'Reject' ? 'reject' : 'drop';
+  const end = lastTierEnd(plan);
   return [
+    ...(end === undefined ? [] : [endOfTier(end, deny)]),
     ...plan.profiles.map((chain) => `meta mark & ${hex(MARK_ACCEPT)} == 0 jump ${chain}`),
     `${ACCEPTED} return`,
     `counter ${deny} comment ${q(plan.profiles.length ? 'no profile allowed it' : 'no policy or profile allowed it')}`,
