@@ -197,7 +197,7 @@ export class PolicyCalc {
   private emittedSettings = '';
   private changed = true;
   /** What the dataplane was last told, to send only differences. */
-  private readonly emittedRuleChains = new Map<string, string>();
+  private readonly emittedRuleChains = new Map<string, RuleChain>();
   private readonly liveEndpointChains = new Set<string>();
   private readonly emittedEndpoints = new Map<string, LocalEndpointPlan>();
   private readonly touchedRuleChains = new Set<string>();
@@ -910,9 +910,13 @@ export class PolicyCalc {
     for (const name of this.touchedRuleChains) {
       const compiled = this.chains.get(name)?.compiled;
       if (compiled) {
-        const json = JSON.stringify(compiled);
-        if (this.emittedRuleChains.get(name) !== json) {
-          this.emittedRuleChains.set(name, json);
+        // A recompiled chain that came out the same is not sent again.
+        const before = this.emittedRuleChains.get(name);
+        if (
+          !before ||
+          (before !== compiled && JSON.stringify(before) !== JSON.stringify(compiled))
+        ) {
+          this.emittedRuleChains.set(name, compiled);
           msgs.push({ type: 'rule-chain', chain: compiled });
         }
       } else if (this.emittedRuleChains.delete(name)) {

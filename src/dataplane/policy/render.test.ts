@@ -262,6 +262,27 @@ describe('nftables rendering', () => {
     assert.equal(all?.elements.size, POD_LIST.length, JSON.stringify(created));
   });
 
+  it('declares the sets most rules look up first (the kernel finds a set by walking the list)', () => {
+    const resources = [...baseResources()];
+    for (const sc of SCENARIOS) resources.push(...sc.resources);
+    const { state } = stateOf(resources);
+    const lookups = new Map<string, number>();
+    for (const chain of state.ruleChains.values())
+      for (const r of chain.rules)
+        for (const m of [r.src, r.dst])
+          for (const id of [m.selector?.id, m.notSelector?.id, ...m.namedPorts, ...m.notNamedPorts])
+            if (id) lookups.set(id, (lookups.get(id) ?? 0) + 1);
+    const { sets } = renderFull(state);
+    const counts = [...sets.matchAll(/^add set inet tortie-policy ([sp]\w+)-[anp][46] /gm)].map(
+      (m) => lookups.get(m[1]!) ?? 0,
+    );
+    assert.ok(new Set(counts).size > 1, `lookups per set: ${counts.join(' ')}`);
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => b - a),
+    );
+  });
+
   it('the full table: skeleton, sets, chains, dispatch maps and anti-spoofing elements, no anonymous sets', () => {
     const { state } = stateOf([
       ...baseResources(),
