@@ -35,8 +35,9 @@ export function applyPolicyUpdates(state: PolicyState, msgs: readonly PolicyUpda
       case 'set-delta': {
         const set = state.sets.get(m.name);
         if (!set) break;
-        for (const e of m.remove) set.elements.delete(e);
-        for (const e of m.add) set.elements.add(e);
+        const elements = ownElements(set);
+        for (const e of m.remove) elements.delete(e);
+        for (const e of m.add) elements.add(e);
         break;
       }
       case 'set-delete':
@@ -64,12 +65,30 @@ export function applyPolicyUpdates(state: PolicyState, msgs: readonly PolicyUpda
   }
 }
 
+/**
+ * Element sets two states share since a copy (copyPolicyState): whichever
+ * changes one first takes its own copy (ownElements). A full write copies
+ * the manager's record of what it wants (tens of thousands of elements),
+ * and most sets never change before the next.
+ */
+const sharedElements = new WeakSet<Set<string>>();
+
+/** A state's set's elements, its own to change (copied first if shared). */
+export function ownElements(set: { elements: Set<string> }): Set<string> {
+  if (sharedElements.has(set.elements)) set.elements = new Set(set.elements);
+  return set.elements;
+}
+
+/** An independent copy (set elements shared until either side changes them). */
 export function copyPolicyState(s: PolicyState): PolicyState {
+  const sets: PolicyState['sets'] = new Map();
+  for (const [k, v] of s.sets) {
+    sharedElements.add(v.elements);
+    sets.set(k, { spec: v.spec, elements: v.elements });
+  }
   return {
     settings: s.settings,
-    sets: new Map(
-      [...s.sets].map(([k, v]) => [k, { spec: v.spec, elements: new Set(v.elements) }]),
-    ),
+    sets,
     ruleChains: new Map(s.ruleChains),
     endpointChains: new Map(s.endpointChains),
     endpoints: new Map(s.endpoints),

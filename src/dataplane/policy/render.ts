@@ -47,6 +47,7 @@
 // time, so lists in rules are expanded into rules instead.
 
 import { shortHash } from '../../calc/policy/selectors.js';
+import { ownElements } from '../../calc/policy/state.js';
 import { STAGE_CHAINS } from '../../calc/policy/types.js';
 import type {
   EndpointChainPlan,
@@ -889,8 +890,9 @@ export function renderUpdates(
       case 'set-delta': {
         const set = have.sets.get(m.name);
         if (!set) break;
-        for (const e of m.remove) set.elements.delete(e);
-        for (const e of m.add) set.elements.add(e);
+        const elements = ownElements(set);
+        for (const e of m.remove) elements.delete(e);
+        for (const e of m.add) elements.add(e);
         if (set.spec.family === 6 && !s.ipv6) break;
         lines.push(...elementLines('delete', t, m.name, m.remove));
         lines.push(...elementLines('add', t, m.name, m.add));
