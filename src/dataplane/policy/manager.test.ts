@@ -16,6 +16,11 @@ class FakeNft implements NftRunner {
     return release;
   }
   async run(script: string): Promise<void> {
+    // The manager's probe for the table: fails as nft does once there is one.
+    if (script.startsWith('create table ')) {
+      if (this.transactions.length) throw new Error('Error: Could not process rule: File exists');
+      return;
+    }
     this.transactions.push(script);
     await this.gate;
   }
@@ -23,9 +28,7 @@ class FakeNft implements NftRunner {
     await Promise.all(scripts.map((s) => this.run(typeof s === 'string' ? s : s())));
   }
   async json(): Promise<string> {
-    return JSON.stringify({
-      nftables: this.transactions.length ? [{ table: { name: 'tortie-policy' } }] : [],
-    });
+    return '{"nftables": []}';
   }
   close(): void {}
 }
