@@ -31,5 +31,13 @@ describe('policy state', () => {
     applyPolicyUpdates(c, [{ type: 'set-delta', name: 's2-a4', add: [], remove: ['10.0.0.3'] }]);
     assert.deepEqual(elements(a, 's2-a4'), ['10.0.0.3']);
     assert.deepEqual(elements(c, 's2-a4'), []);
+    // The last holder of a set changes it in place (no copy nobody needs).
+    const d = copyPolicyState(c);
+    const before = d.sets.get('s2-a4')!.elements;
+    applyPolicyUpdates(c, [{ type: 'set-delta', name: 's2-a4', add: ['10.0.0.4'], remove: [] }]);
+    applyPolicyUpdates(d, [{ type: 'set-delta', name: 's2-a4', add: ['10.0.0.5'], remove: [] }]);
+    assert.equal(d.sets.get('s2-a4')!.elements, before);
+    assert.deepEqual(elements(c, 's2-a4'), ['10.0.0.4']);
+    assert.deepEqual(elements(d, 's2-a4'), ['10.0.0.5']);
   });
 });

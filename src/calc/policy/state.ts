@@ -71,11 +71,15 @@ export function applyPolicyUpdates(state: PolicyState, msgs: readonly PolicyUpda
  * the manager's record of what it wants (tens of thousands of elements),
  * and most sets never change before the next.
  */
-const sharedElements = new WeakSet<Set<string>>();
+const holders = new WeakMap<Set<string>, number>();
 
-/** A state's set's elements, its own to change (copied first if shared). */
+/** A state's set's elements, its own to change (copied first if another state holds them too). */
 export function ownElements(set: { elements: Set<string> }): Set<string> {
-  if (sharedElements.has(set.elements)) set.elements = new Set(set.elements);
+  const n = holders.get(set.elements) ?? 1;
+  if (n > 1) {
+    holders.set(set.elements, n - 1);
+    set.elements = new Set(set.elements);
+  }
   return set.elements;
 }
 
@@ -83,7 +87,7 @@ export function ownElements(set: { elements: Set<string> }): Set<string> {
 export function copyPolicyState(s: PolicyState): PolicyState {
   const sets: PolicyState['sets'] = new Map();
   for (const [k, v] of s.sets) {
-    sharedElements.add(v.elements);
+    holders.set(v.elements, (holders.get(v.elements) ?? 1) + 1);
     sets.set(k, { spec: v.spec, elements: v.elements });
   }
   return {
