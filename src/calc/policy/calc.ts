@@ -774,12 +774,13 @@ export class PolicyCalc {
         let s = this.selectors.get(id);
         if (!used.has(id)) {
           s = this.refSelector(selector);
-          if (s.users.size === 0) {
-            // Its addresses arrive with its first user: its nets flags too.
-            this.addUser(s, name);
+          const first = s.users.size === 0;
+          this.addUser(s, name);
+          if (first) {
+            // Its addresses arrived with its first user: its nets flags follow them.
             s.compiledNets4 = s.n4.size > 0;
             s.compiledNets6 = this.ipv6 && s.n6.size > 0;
-          } else this.addUser(s, name);
+          }
           used.add(id);
         }
         return { id, nets4: s!.compiledNets4, nets6: s!.compiledNets6 } satisfies SetRef;
