@@ -78,6 +78,9 @@ const {
   felixChainNames,
   renderFullSets,
   renderFullChains,
+  freshSetsScript,
+  freshChainsScript,
+  freshHooksScript,
 } = code;
 type PolicyManager = InstanceType<typeof PolicyManager>;
 type SessionNft = InstanceType<typeof SessionNft>;
@@ -389,16 +392,15 @@ let nftFloorMs: number | undefined;
 async function nftAlone(prefix: string, state: PolicyState, tortieMs: number): Promise<string> {
   const sets = renderFullSets(state);
   const chains = renderFullChains(state);
-  const header = `add table ${sets.table}`;
   const dir = mkdtempSync(join(tmpdir(), 'tortie-bench-nft-'));
   const files = {
     sets: join(dir, 'sets.nft'),
     chains: join(dir, 'chains.nft'),
     hooks: join(dir, 'hooks.nft'),
   };
-  writeFileSync(files.sets, `${[header, ...sets.decls, ...sets.setElements].join('\n')}\n`);
-  writeFileSync(files.chains, `${[header, ...sets.decls, ...chains.chains].join('\n')}\n`);
-  writeFileSync(files.hooks, `${chains.hooks.join('\n')}\n`);
+  writeFileSync(files.sets, freshSetsScript(sets));
+  writeFileSync(files.chains, freshChainsScript({ ...sets, ...chains }));
+  writeFileSync(files.hooks, freshHooksScript(chains));
   const times: number[] = [];
   try {
     for (let run = 0; run < 3; run++) {

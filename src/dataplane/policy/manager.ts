@@ -14,6 +14,9 @@ import {
 import type { PolicyState, PolicyUpdate } from '../../calc/policy/types.js';
 import type { NftRunner } from './nft.js';
 import {
+  freshChainsScript,
+  freshHooksScript,
+  freshSetsScript,
   POLICY_FAMILY,
   POLICY_TABLE,
   renderFullChains,
@@ -178,16 +181,15 @@ export class PolicyManager {
     let covered = 0;
     let bytes: number;
     if (fresh) {
-      const header = `add table ${sets.table}`;
-      const first = `${[header, ...sets.decls, ...sets.setElements].join('\n')}\n`;
+      const first = freshSetsScript(sets);
       let hooks = '';
       let secondBytes = 0;
       // The chains are rendered once nft is loading the sets.
       const second = () => {
         const t1 = performance.now();
         const chains = renderFullChains(this.want, opts);
-        hooks = `${chains.hooks.join('\n')}\n`;
-        const script = `${[header, ...sets.decls, ...chains.chains].join('\n')}\n`;
+        hooks = freshHooksScript(chains);
+        const script = freshChainsScript({ ...sets, ...chains });
         secondBytes = script.length;
         renderMs += performance.now() - t1;
         return script;

@@ -838,6 +838,23 @@ function renderFullParts(state: PolicyState, opts: RenderOptions = {}): FullRend
   return { ...renderFullSets(state, opts), ...renderFullChains(state, opts) };
 }
 
+/**
+ * A fresh load's three transactions (into a namespace without the table):
+ * the sets with their elements, the chains with their rules (both declare
+ * the sets, so either may commit first), then the hooks.
+ */
+export function freshSetsScript(r: Pick<FullRender, 'table' | 'decls' | 'setElements'>): string {
+  return `${[`add table ${r.table}`, ...r.decls, ...r.setElements].join('\n')}\n`;
+}
+
+export function freshChainsScript(r: Pick<FullRender, 'table' | 'decls' | 'chains'>): string {
+  return `${[`add table ${r.table}`, ...r.decls, ...r.chains].join('\n')}\n`;
+}
+
+export function freshHooksScript(r: Pick<FullRender, 'hooks'>): string {
+  return `${r.hooks.join('\n')}\n`;
+}
+
 /** One transaction: replaces any table of the name with the whole table. */
 export function wholeTableScript(r: FullRender): string {
   const t = r.table;
