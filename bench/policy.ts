@@ -11,15 +11,17 @@
  *                 loaded in the same run into another namespace; and one
  *                 endpoint added the way Felix writes it. Ratio felix/tortie.
  *   throughput    iperf3 between two workloads on two hosts (namespaces joined
- *                 by a veth), without policy and with the 1,000 policies loaded
- *                 on both hosts (the flow allowed by policy), alternating runs.
+ *                 by a veth), in three identical topologies: one with the
+ *                 1,000 policies loaded on both hosts (the flow allowed by
+ *                 policy), one without any table, one with conntrack alone;
+ *                 rotating runs.
  *
  * Targets: full programming <= 1 s, one endpoint change <= 20 ms, throughput
  * ratio >= 0.95. The full programming is also repeated --cold-runs times
  * (default 4), each in a fresh process (cold, as an agent's first start),
  * and their median reported: this machine's speed drifts. Options:
  * --endpoints N --policies N --iterations N --seconds N (per iperf3 run)
- * --rounds N --cold-runs N --skip-felix --skip-throughput.
+ * --rounds N --cold-runs N --skip-felix --skip-throughput --skip-programming.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -93,6 +95,8 @@ interface Options {
   rounds: number;
   felix: boolean;
   throughput: boolean;
+  /** The full programming, endpoint changes and Felix's (skip for throughput alone). */
+  programming: boolean;
   /** More cold full programmings, each in a process of its own (the machine drifts). */
   coldRuns: number;
   /** Internal: one cold full programming, printed as JSON (a child of coldRuns). */
@@ -104,10 +108,11 @@ function parseArgs(args: string[]): Options {
     endpoints: 10_000,
     policies: 1_000,
     iterations: 30,
-    seconds: 3,
-    rounds: 15,
+    seconds: 2,
+    rounds: 24,
     felix: true,
     throughput: true,
+    programming: true,
     coldRuns: 4,
     coldOnce: false,
   };
@@ -125,6 +130,7 @@ function parseArgs(args: string[]): Options {
     else if (a === '--rounds') o.rounds = num();
     else if (a === '--skip-felix') o.felix = false;
     else if (a === '--skip-throughput') o.throughput = false;
+    else if (a === '--skip-programming') o.programming = false;
     else if (a === '--cold-runs') {
       o.coldRuns = Number(args[++i]);
       if (!Number.isInteger(o.coldRuns) || o.coldRuns < 0)
@@ -572,85 +578,95 @@ async function throughput(o: Options, prefix: string, lines: string[]): Promise<
     throw new Error(
       `the benchmark flow should be allowed by policy on both sides: ${JSON.stringify(v.steps.map((s) => s.by))}`,
     );
-  const topo = await buildTopology(`${prefix}t`, nodes, [
+  // Three identical two-host topologies, side by side: the policies loaded
+  // into one, nothing in another, and in the third only conntrack (a forward
+  // chain accepting established packets: the least any stateful policy
+  // costs). Runs rotate between them without reprogramming anything in
+  // between, so rounds are cheap and many, and a round's runs are seconds
+  // apart (single iperf3 runs vary by +-20% on this VM).
+  const wls = [
     { id: 'a', ip: '10.250.0.1', node: nodes[0]!, iface: 'caliperfa' },
     { id: 'b', ip: '10.250.0.2', node: nodes[1]!, iface: 'caliperfb' },
-  ]);
+  ];
+  const topos: Awaited<ReturnType<typeof buildTopology>>[] = [];
   const managers: { manager: PolicyManager; nft: SessionNft }[] = [];
-  const server = iperfServer(topo.workloads.get('b')!.netns, port);
+  const servers: ReturnType<typeof iperfServer>[] = [];
   try {
+    for (const suffix of ['p', 'n', 'c']) {
+      const t = await buildTopology(`${prefix}${suffix}`, nodes, wls);
+      topos.push(t);
+      servers.push(iperfServer(t.workloads.get('b')!.netns, port));
+    }
+    const [withTopo, bareTopo, ctTopo] = topos as [
+      (typeof topos)[number],
+      (typeof topos)[number],
+      (typeof topos)[number],
+    ];
     for (const node of nodes) {
-      const nft = new SessionNft({ netns: topo.hosts.get(node)!.netns });
+      const nft = new SessionNft({ netns: withTopo.hosts.get(node)!.netns });
+      const manager = new PolicyManager(nft);
+      managers.push({ manager, nft });
       const calc = new PolicyCalc({ nodeName: node });
       for (const r of resources) calc.onResource(r);
-      const manager = new PolicyManager(nft);
       manager.onUpdates(calc.drain());
-      managers.push({ manager, nft });
+      const res = await manager.apply();
+      if (res.failures.length) throw new Error(res.failures.join('; '));
+      await sh([
+        'ip',
+        'netns',
+        'exec',
+        ctTopo.hosts.get(node)!.netns,
+        'nft',
+        'add table inet ct-only; add chain inet ct-only forward { type filter hook forward priority filter; policy accept; }; add rule inet ct-only forward ct state established,related accept',
+      ]);
     }
     // Namespaces deleted before (the programming's, nft alone's, Felix's, with
     // their large tables) are torn down by the kernel in the background for
-    // seconds: let that end first.
+    // seconds, as are the objects of this process's own writes: let that end.
+    collectGarbage();
     await new Promise((r) => setTimeout(r, 5000));
-    const client = topo.workloads.get('a')!.netns;
-    await iperf(client, '10.250.0.2', port, 1); // warm-up
-    const none: number[] = [];
-    const withPolicy: number[] = [];
-    // The kernel frees a replaced or deleted table's objects after the
-    // commit, in a worker, and this process has just built and dropped
-    // large objects (a full write of the table): collect them and let both
-    // end before measuring either side, so neither iperf3 run shares the
-    // two cores with them.
-    const settle = async () => {
-      collectGarbage();
-      await new Promise((r) => setTimeout(r, 1000));
-    };
-    const runNone = async () => {
-      for (const m of managers) await m.manager.remove();
-      await settle();
-      none.push(await iperf(client, '10.250.0.2', port, o.seconds));
-    };
-    const runPolicy = async () => {
-      for (const m of managers) {
-        m.manager.invalidate();
-        const res = await m.manager.apply();
-        if (res.failures.length) throw new Error(res.failures.join('; '));
-      }
-      await settle();
-      withPolicy.push(await iperf(client, '10.250.0.2', port, o.seconds));
-    };
-    // Alternating, and in alternating order, so that drift in the machine's load cancels out.
-    for (let r = 0; r < o.rounds; r++) {
-      if (r % 2 === 0) {
-        await runNone();
-        await runPolicy();
-      } else {
-        await runPolicy();
-        await runNone();
-      }
+    const runs: { name: string; client: string; results: number[] }[] = [
+      { name: 'no policy', client: bareTopo.workloads.get('a')!.netns, results: [] },
+      {
+        name: `${o.policies} policies loaded`,
+        client: withTopo.workloads.get('a')!.netns,
+        results: [],
+      },
+      { name: 'conntrack alone', client: ctTopo.workloads.get('a')!.netns, results: [] },
+    ];
+    for (const r of runs) await iperf(r.client, '10.250.0.2', port, 1); // warm-up
+    // Rotating, and reversed every other round, so that drift in the machine's load cancels out.
+    for (let round = 0; round < o.rounds; round++) {
+      const order = runs.slice(round % runs.length).concat(runs.slice(0, round % runs.length));
+      if (Math.floor(round / runs.length) % 2) order.reverse();
+      for (const r of order) r.results.push(await iperf(r.client, '10.250.0.2', port, o.seconds));
     }
+    const [none, withPolicy, ctOnly] = runs.map((r) => r.results) as [number[], number[], number[]];
     const med = (xs: number[]) => pct(xs, 50);
-    // Each round's two runs are next to each other in time: the median of
-    // the rounds' ratios cancels the machine's drift better than the ratio
-    // of the two medians (both are printed).
-    const ratio = med(withPolicy.map((w, i) => w / none[i]!));
+    // A round's runs are next to each other in time: the median of the
+    // rounds' ratios cancels the machine's drift better than the ratio of the
+    // medians (both are printed).
+    const ratioTo = (xs: number[], base: number[]) => med(xs.map((x, i) => x / base[i]!));
+    const ratio = ratioTo(withPolicy, none);
     const g = (x: number) => `${(x / 1e9).toFixed(2)} Gbit/s`;
     lines.push(
-      `throughput (iperf3 TCP, workload on host 1 -> workload on host 2, ${o.rounds} rounds of ${o.seconds} s each way, in alternating order; load average ${loadavg()[0]!.toFixed(1)}):`,
+      `throughput (iperf3 TCP, workload on host 1 -> workload on host 2; three identical topologies: no table, the policies loaded, conntrack alone; ${o.rounds} rounds of ${o.seconds} s on each, in rotating order; load average ${loadavg()[0]!.toFixed(1)}):`,
     );
-    lines.push(`  no policy                ${g(med(none))}   (${none.map(g).join(', ')})`);
-    lines.push(
-      `  ${o.policies} policies loaded     ${g(med(withPolicy))}   (${withPolicy.map(g).join(', ')})`,
-    );
+    for (const r of runs)
+      lines.push(`  ${r.name.padEnd(24)} ${g(med(r.results))}   (${r.results.map(g).join(', ')})`);
     lines.push(
       `  ratio                    ${ratio.toFixed(3)} (median of the ${o.rounds} rounds' ratios; ratio of the medians ${(med(withPolicy) / med(none)).toFixed(3)})   target >= 0.95: ${verdict(ratio >= 0.95)}`,
+    );
+    lines.push(
+      `  conntrack alone          ${ratioTo(ctOnly, none).toFixed(3)} of no policy; the policies ${ratioTo(withPolicy, ctOnly).toFixed(3)} of conntrack alone (medians of the rounds' ratios)`,
     );
     lines.push(
       `  (the flow is allowed by ${policiesOnPath} policy rules: ${v.steps.map((s) => (s.by.kind === 'rule' ? `${s.direction} ${s.by.policy} rule ${s.by.rule}` : s.by.kind)).join('; ')})`,
     );
   } finally {
-    server.kill('SIGKILL');
+    for (const server of servers) server.kill('SIGKILL');
     for (const m of managers) m.nft.close();
-    await topo.destroy();
+    for (const t of topos) await t.destroy();
   }
 }
 
@@ -738,10 +754,12 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   try {
-    await programming(o, prefix, lines);
-    // Beside the first cold programming's figures, before the endpoint changes'.
-    const at = lines.findIndex((l) => l.includes('endpoint added'));
-    lines.splice(at < 0 ? lines.length : at, 0, ...(await coldRuns(o)));
+    if (o.programming) {
+      await programming(o, prefix, lines);
+      // Beside the first cold programming's figures, before the endpoint changes'.
+      const at = lines.findIndex((l) => l.includes('endpoint added'));
+      lines.splice(at < 0 ? lines.length : at, 0, ...(await coldRuns(o)));
+    }
     console.log(lines.join('\n'));
     lines.length = 0;
     if (o.throughput) await throughput(o, prefix, lines);

@@ -2,7 +2,8 @@
 // onUpdates only records (no I/O); apply() programs the kernel, incrementally
 // when it can (set elements, map entries, the chains that changed), the whole
 // table when it must (first apply, a failed transaction, settings that change
-// the skeleton, a resync that finds the table gone). Every write is one nft
+// the skeleton, a host endpoint change that hooks or unhooks a stage's base
+// chain, a resync that finds the table gone). Every write is one nft
 // transaction, so the kernel never holds half an update.
 
 import {

@@ -236,7 +236,10 @@ describe('nftables rendering', () => {
         (m) => m[1]!,
       );
       const looked = new Set([...rules.matchAll(/@([\w.-]+)/g)].map((m) => m[1]!));
-      return declared.filter((name) => !looked.has(name));
+      // The skeleton's maps of host endpoints' preDNAT and untracked-egress
+      // stages exist always; their base chains are hooked only while needed.
+      const stageMaps = new Set(['hep-dnat-in', 'hep-raw-out']);
+      return declared.filter((name) => !looked.has(name) && !stageMaps.has(name));
     };
     for (const sc of SCENARIOS) {
       assert.deepEqual(unused([...baseResources(), ...sc.resources]), [], sc.name);
@@ -373,6 +376,92 @@ describe('nftables rendering', () => {
     calc.onResource({ ...policy, spec: { ...policy.spec, ingress: [{ action: 'Deny' }] } });
     const changed = renderUpdates(have, calc.drain()).script;
     assert.match(changed, /flush chain inet tortie-policy pi-np_z_allow-b\n/);
+  });
+
+  it("hooks a stage's base chain only while some host endpoint has it; established leaves each at its first rule", () => {
+    const base = [
+      ...baseResources(),
+      ...SCENARIOS.find((s) => s.name === 'default-deny-ingress')!.resources,
+    ];
+    const { calc, state } = stateOf(base);
+    const hookChains = (rules: string) =>
+      [...rules.matchAll(/^add chain inet tortie-policy ([\w-]+) \{ type filter hook/gm)].map(
+        (m) => m[1],
+      );
+    const firstRule = (rules: string, chain: string) =>
+      rules.split('\n').find((l) => l.startsWith(`add rule inet tortie-policy ${chain} `));
+    const lean = renderFull(state).rules;
+    assert.deepEqual(hookChains(lean), ['anti-spoof', 'forward', 'input', 'output']);
+    assert.equal(
+      firstRule(lean, 'anti-spoof'),
+      'add rule inet tortie-policy anti-spoof iifname != "cali*" accept',
+    );
+    assert.equal(
+      firstRule(lean, 'forward'),
+      'add rule inet tortie-policy forward ct state established,related accept',
+    );
+    // A host endpoint with preDNAT and doNotTrack policy: all three stages hooked,
+    // and the incremental update that brings it says the skeleton changed.
+    const have = copyPolicyState(state);
+    const hep = hostEndpoint(
+      'h1-eth1',
+      { node: NODES[0], interfaceName: 'eth1', expectedIPs: ['10.99.0.1'] },
+      { role: 'host' },
+    );
+    const staged = [
+      globalPolicy('pre', {
+        selector: "role == 'host'",
+        preDNAT: true,
+        applyOnForward: true,
+        ingress: [{ action: 'Deny', source: { nets: ['192.0.2.0/24'] } }],
+        types: ['Ingress'],
+      }),
+      globalPolicy('raw', {
+        selector: "role == 'host'",
+        doNotTrack: true,
+        applyOnForward: true,
+        ingress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
+        egress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
+        types: ['Ingress', 'Egress'],
+      }),
+    ];
+    for (const r of [hep, ...staged]) calc.onResource(r);
+    assert.equal(renderUpdates(have, calc.drain()).full, true);
+    const all = renderFull(calc.snapshot()).rules;
+    assert.deepEqual(hookChains(all), [
+      'anti-spoof',
+      'raw-out',
+      'pre-dnat',
+      'forward',
+      'input',
+      'output',
+    ]);
+    assert.equal(
+      firstRule(all, 'anti-spoof'),
+      'add rule inet tortie-policy anti-spoof iifname != "cali*" goto raw-in',
+    );
+    assert.equal(
+      firstRule(all, 'pre-dnat'),
+      'add rule inet tortie-policy pre-dnat ct state established,related accept',
+    );
+    // Its going takes them away again; other endpoint changes never touch the skeleton.
+    calc.onResource(hep, true);
+    assert.equal(renderUpdates(have, calc.drain()).full, true);
+    assert.deepEqual(hookChains(renderFull(calc.snapshot()).rules), hookChains(lean));
+    calc.onResource(hep);
+    renderUpdates(have, calc.drain());
+    const xa = POD_LIST.find((p) => p.id === 'x/a')!;
+    calc.onResource(
+      workload({
+        namespace: 'x',
+        name: 'a',
+        node: xa.node,
+        iface: xa.iface,
+        ip: xa.ip,
+        labels: { pod: 'b' },
+      }),
+    );
+    assert.equal(renderUpdates(have, calc.drain()).full, false);
   });
 
   it('host endpoints get failsafe jumps and conntrack checks of their own', () => {

@@ -6,6 +6,7 @@
 //                     other interfaces: vmap hep-raw-in[iif] ─► jump ui-<plan> (doNotTrack; Allow: notrack)
 //   prerouting (mangle) vmap hep-dnat-in[iif] ─► jump di-<plan> (preDNAT)
 //   output (raw)      vmap hep-raw-out[oif] ─► jump ue-<plan> (doNotTrack; Allow: notrack)
+//   (these three stages are hooked only while some host endpoint has such policy: see hookNeeds)
 //   forward           established/related accept, invalid drop;
 //                     host endpoints: vmap hep-fwd-in[iif], hep-fwd-out[oif] ─► jump fi-/fe-<plan> (applyOnForward)
 //                     from a workload: mark = wl[iif] ─► vmap plans[mark & egress bits]  ─► jump we-<plan>  (its egress policy)
@@ -535,10 +536,47 @@ function skeletonChains(t: string, settings: PolicySettings): string[] {
   return lines;
 }
 
-/** The base chains: what hooks the table into the kernel's paths. */
-function skeletonHooks(t: string, settings: PolicySettings): string[] {
+/**
+ * Which of the host endpoints' optional stages some endpoint has: their base
+ * chains are hooked only then. Every base chain is a call on every packet of
+ * its hook, established or not, so a table without preDNAT or doNotTrack
+ * policy does not make forwarded traffic pay for them.
+ */
+export interface HookNeeds {
+  preDnat: boolean;
+  untrackedIngress: boolean;
+  untrackedEgress: boolean;
+}
+
+export function hookNeeds(state: Pick<PolicyState, 'endpoints'>): HookNeeds {
+  const needs: HookNeeds = { preDnat: false, untrackedIngress: false, untrackedEgress: false };
+  for (const ep of state.endpoints.values()) {
+    if (ep.kind !== 'host') continue;
+    if (ep.preDnatIngress) needs.preDnat = true;
+    // An all-interfaces endpoint's untracked policy does not apply (see STAR_CHAINS).
+    if (ep.iface === ALL_INTERFACES) continue;
+    if (ep.untrackedIngress) needs.untrackedIngress = true;
+    if (ep.untrackedEgress) needs.untrackedEgress = true;
+  }
+  return needs;
+}
+
+function sameNeeds(a: HookNeeds, b: HookNeeds): boolean {
+  return (
+    a.preDnat === b.preDnat &&
+    a.untrackedIngress === b.untrackedIngress &&
+    a.untrackedEgress === b.untrackedEgress
+  );
+}
+
+/**
+ * The base chains: what hooks the table into the kernel's paths. Established
+ * and related packets leave each at its first rule.
+ */
+function skeletonHooks(t: string, settings: PolicySettings, needs: HookNeeds): string[] {
   const spoof = [
-    'iifname != "cali*" goto raw-in',
+    // Other interfaces: only host endpoints' untracked stage has work here.
+    needs.untrackedIngress ? 'iifname != "cali*" goto raw-in' : 'iifname != "cali*" accept',
     'meta nfproto ipv4 iifname . ip saddr @wl-src4 return',
     'meta nfproto ipv4 iifname . ip saddr @wl-src4-net return',
     'ip6 saddr fe80::/10 return',
@@ -551,29 +589,36 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
   spoof.push(`counter drop comment ${q('workload source address not its own')}`);
   const hook = (name: string, rules: string[], spec: string) =>
     chainLines(t, name, rules, `type filter hook ${spec}; policy accept;`);
-  return [
-    ...hook('anti-spoof', spoof, 'prerouting priority raw'),
-    ...hook(
-      'raw-out',
-      ['oifname vmap @hep-raw-out', `${ACCEPTED} notrack accept`],
-      'output priority raw',
-    ),
-    // Host endpoints' preDNAT stage: before kube-proxy's (or anyone's) DNAT.
-    ...hook(
-      'pre-dnat',
-      [
-        `${ACCEPTED} accept`,
-        'ct state established,related accept',
-        'iifname vmap @hep-dnat-in',
-        'jump hep-any-dnat-in',
-      ],
-      'prerouting priority mangle',
-    ),
+  const lines = [...hook('anti-spoof', spoof, 'prerouting priority raw')];
+  if (needs.untrackedEgress)
+    lines.push(
+      ...hook(
+        'raw-out',
+        ['oifname vmap @hep-raw-out', `${ACCEPTED} notrack accept`],
+        'output priority raw',
+      ),
+    );
+  // Host endpoints' preDNAT stage: before kube-proxy's (or anyone's) DNAT.
+  if (needs.preDnat)
+    lines.push(
+      ...hook(
+        'pre-dnat',
+        [
+          'ct state established,related accept',
+          `${ACCEPTED} accept`,
+          'iifname vmap @hep-dnat-in',
+          'jump hep-any-dnat-in',
+        ],
+        'prerouting priority mangle',
+      ),
+    );
+  lines.push(
     ...hook(
       'forward',
       [
-        'iifname != "cali*" oifname != "cali*" goto forward-hosts',
+        // Whatever the interfaces (forward-hosts starts with the same accept).
         'ct state established,related accept',
+        'iifname != "cali*" oifname != "cali*" goto forward-hosts',
         `ct state invalid counter drop comment ${q('conntrack invalid')}`,
         'jump hep-forward',
         'iifname "cali*" jump from-wl',
@@ -605,7 +650,8 @@ function skeletonHooks(t: string, settings: PolicySettings): string[] {
       ],
       'output priority filter',
     ),
-  ];
+  );
+  return lines;
 }
 
 // ---------------------------------------------------------------------------
@@ -831,7 +877,7 @@ export function renderFullChains(
     .filter((ep) => ep.kind === 'host')
     .flatMap((ep) => endpointElements(ep, () => undefined));
   for (const [set, list] of groupBy(hosts)) chains.push(...elementLines('add', t, set, list));
-  return { chains, hooks: skeletonHooks(t, s) };
+  return { chains, hooks: skeletonHooks(t, s, hookNeeds(state)) };
 }
 
 function renderFullParts(state: PolicyState, opts: RenderOptions = {}): FullRender {
@@ -892,6 +938,14 @@ export function renderUpdates(
   const t = `${POLICY_FAMILY} ${opts.table ?? POLICY_TABLE}`;
   const lines: string[] = [];
   let full = false;
+  // A host endpoint's stages decide which base chains are hooked: a change
+  // there is a whole-table write (rare; the table is replaced atomically).
+  const hostMessages = msgs.some(
+    (m) =>
+      (m.type === 'endpoint' && m.endpoint.kind === 'host') ||
+      (m.type === 'endpoint-delete' && m.kind === 'host'),
+  );
+  const needsBefore = hostMessages ? hookNeeds(have) : undefined;
   for (const m of msgs) {
     const s = have.settings;
     switch (m.type) {
@@ -1004,5 +1058,6 @@ export function renderUpdates(
       }
     }
   }
+  if (needsBefore && !sameNeeds(needsBefore, hookNeeds(have))) full = true;
   return { script: lines.length ? `${lines.join('\n')}\n` : '', full };
 }
