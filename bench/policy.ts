@@ -592,7 +592,7 @@ async function throughput(o: Options, prefix: string, lines: string[]): Promise<
   const managers: { manager: PolicyManager; nft: SessionNft }[] = [];
   const servers: ReturnType<typeof iperfServer>[] = [];
   try {
-    for (const suffix of ['p', 'n', 'c']) {
+    for (const suffix of ['tp', 'tn', 'tc']) {
       const t = await buildTopology(`${prefix}${suffix}`, nodes, wls);
       topos.push(t);
       servers.push(iperfServer(t.workloads.get('b')!.netns, port));

@@ -8,7 +8,13 @@ import { IREvaluator, irFlow } from './ir-eval.js';
 import { evaluatePacket, ReferenceModel } from './reference.js';
 import { hostEndpoint, StateDataplane, stateJson, workload } from './test-support/fixtures.js';
 import { randomModel, randomPacket, R_NODES, type RandomModel } from './test-support/random.js';
-import { baseResources, NODES, POD_LIST, SCENARIOS } from './test-support/scenarios.js';
+import {
+  baseResources,
+  NODES,
+  POD_LIST,
+  podWithLabels,
+  SCENARIOS,
+} from './test-support/scenarios.js';
 
 function calcFor(node: string, resources: readonly Resource[]): PolicyCalc {
   const calc = new PolicyCalc({ nodeName: node });
@@ -252,17 +258,7 @@ describe('policy calculation', () => {
     ];
     const calc = calcFor(NODES[0], resources);
     calc.drain();
-    const xa = POD_LIST.find((p) => p.id === 'x/a')!;
-    calc.onResource(
-      workload({
-        namespace: 'x',
-        name: 'a',
-        node: xa.node,
-        iface: xa.iface,
-        ip: xa.ip,
-        labels: { pod: 'b' },
-      }),
-    );
+    calc.onResource(podWithLabels('x/a', { pod: 'b' }));
     const msgs = calc.drain();
     const kinds = new Set(msgs.map((m) => m.type));
     assert.ok(kinds.has('set-delta'), JSON.stringify(msgs));

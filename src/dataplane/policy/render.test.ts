@@ -8,12 +8,12 @@ import {
   globalPolicy,
   hostEndpoint,
   networkPolicy,
-  workload,
 } from '../../calc/policy/test-support/fixtures.js';
 import {
   baseResources,
   NODES,
   POD_LIST,
+  podWithLabels,
   SCENARIOS,
 } from '../../calc/policy/test-support/scenarios.js';
 import type {
@@ -336,16 +336,7 @@ describe('nftables rendering', () => {
     const { calc, state } = stateOf(resources);
     const have = copyPolicyState(state);
     const xa = POD_LIST.find((p) => p.id === 'x/a')!;
-    calc.onResource(
-      workload({
-        namespace: 'x',
-        name: 'a',
-        node: xa.node,
-        iface: xa.iface,
-        ip: xa.ip,
-        labels: { pod: 'b' },
-      }),
-    );
+    calc.onResource(podWithLabels('x/a', { pod: 'b' }));
     const { script, full } = renderUpdates(have, calc.drain());
     assert.equal(full, false);
     const lines = script.trim().split('\n');
@@ -450,17 +441,7 @@ describe('nftables rendering', () => {
     assert.deepEqual(hookChains(renderFull(calc.snapshot()).rules), hookChains(lean));
     calc.onResource(hep);
     renderUpdates(have, calc.drain());
-    const xa = POD_LIST.find((p) => p.id === 'x/a')!;
-    calc.onResource(
-      workload({
-        namespace: 'x',
-        name: 'a',
-        node: xa.node,
-        iface: xa.iface,
-        ip: xa.ip,
-        labels: { pod: 'b' },
-      }),
-    );
+    calc.onResource(podWithLabels('x/a', { pod: 'b' }));
     assert.equal(renderUpdates(have, calc.drain()).full, false);
   });
 

@@ -53,6 +53,19 @@ export function podIP(id: string): string {
   return POD_LIST.find((p) => p.id === id)!.ip;
 }
 
+/** A truth-table pod's workload with other labels (same name, host, interface, address; no ports). */
+export function podWithLabels(id: string, labels: Record<string, string>): Resource {
+  const p = POD_LIST.find((x) => x.id === id)!;
+  return workload({
+    namespace: p.namespace,
+    name: p.pod,
+    node: p.node,
+    iface: p.iface,
+    ip: p.ip,
+    labels,
+  });
+}
+
 export const SERVE_PORTS = [80, 81] as const;
 
 /** The cluster every scenario starts from: namespaces (kns profiles) and pods. */
