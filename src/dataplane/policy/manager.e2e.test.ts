@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PolicyCalc } from '../../calc/policy/calc.js';
-import { globalPolicy, hostEndpoint, workload } from '../../calc/policy/test-support/fixtures.js';
+import {
+  globalPolicy,
+  hostEndpoint,
+  hostStagePolicies,
+  workload,
+} from '../../calc/policy/test-support/fixtures.js';
 import {
   baseResources,
   NODES,
@@ -84,30 +89,7 @@ describe('policy manager (nftables)', { skip: !root && 'needs root', concurrency
         const manager = new PolicyManager(session);
         let previous: Resource[] = [];
         // Host endpoints with policy of every stage, on one interface and then on all.
-        const stagePolicies = (suffix: string): Resource[] => [
-          globalPolicy(`fwd-${suffix}`, {
-            selector: "hep == 'uplink'",
-            applyOnForward: true,
-            ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
-            egress: [{ action: 'Deny', protocol: 'UDP' }],
-            types: ['Ingress', 'Egress'],
-          }),
-          globalPolicy(`pre-${suffix}`, {
-            selector: "hep == 'uplink'",
-            preDNAT: true,
-            applyOnForward: true,
-            ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [81] } }],
-            types: ['Ingress'],
-          }),
-          globalPolicy(`raw-${suffix}`, {
-            selector: "hep == 'uplink'",
-            doNotTrack: true,
-            applyOnForward: true,
-            ingress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
-            egress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
-            types: ['Ingress', 'Egress'],
-          }),
-        ];
+        const stagePolicies = (suffix: string) => hostStagePolicies("hep == 'uplink'", suffix);
         const hep = (name: string, iface: string) =>
           hostEndpoint(name, { node: NODES[0], interfaceName: iface }, { hep: 'uplink' });
         const steps: Resource[][] = [

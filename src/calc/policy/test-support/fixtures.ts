@@ -97,6 +97,38 @@ export function globalPolicy(
   return { apiVersion: V3, kind: 'GlobalNetworkPolicy', metadata: { name }, spec };
 }
 
+/**
+ * Host endpoint policy of every stage but the normal one (applyOnForward,
+ * preDNAT, doNotTrack both ways) for the endpoints `selector` picks; `suffix`
+ * tells one set's names from another's.
+ */
+export function hostStagePolicies(selector: string, suffix: string): Resource[] {
+  return [
+    globalPolicy(`fwd-${suffix}`, {
+      selector,
+      applyOnForward: true,
+      ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
+      egress: [{ action: 'Deny', protocol: 'UDP' }],
+      types: ['Ingress', 'Egress'],
+    }),
+    globalPolicy(`pre-${suffix}`, {
+      selector,
+      preDNAT: true,
+      applyOnForward: true,
+      ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [81] } }],
+      types: ['Ingress'],
+    }),
+    globalPolicy(`raw-${suffix}`, {
+      selector,
+      doNotTrack: true,
+      applyOnForward: true,
+      ingress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
+      egress: [{ action: 'Allow', protocol: 'UDP', destination: { ports: [4789] } }],
+      types: ['Ingress', 'Egress'],
+    }),
+  ];
+}
+
 export function k8sPolicy(
   namespace: string,
   name: string,
