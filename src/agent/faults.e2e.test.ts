@@ -11,7 +11,12 @@ import { waitForAgents } from '../lab/agents.js';
 import { run } from '../lab/exec.js';
 import { labPing, labStartProcess } from '../lab/lab.js';
 import { DatastoreGate, relayHostProcess } from '../lab/test-support/datastore-gate.js';
-import { eventually, routesOf, withAgentLab } from '../lab/test-support/agent-lab.js';
+import {
+  eventually,
+  routesOf,
+  settledRoutesOf,
+  withAgentLab,
+} from '../lab/test-support/agent-lab.js';
 import { netnsPath } from '../lab/workloads.js';
 import { netnsSkipReason } from '../dataplane/test-support/netns.js';
 import { etcdSkipReason, startEtcd } from '../datastore/test-support/etcd-server.js';
@@ -93,8 +98,8 @@ describe('agent: faults', { skip }, () => {
         const host1 = state.hosts[0]!;
         const from = state.workloads.find((w) => w.host === 'host1')!;
         const to = state.workloads.find((w) => w.host === 'host2')!;
+        const routesBefore = await settledRoutesOf(host1.netns);
         const nftBefore = await tortieTable(host1.netns);
-        const routesBefore = await routesOf(host1.netns);
 
         const monitor = startMonitor(host1.netns);
         const ping = startPing(from.netns, to.addresses[0]!.split('/')[0]!, 0.01);

@@ -167,3 +167,26 @@ export async function routesOf(netns: string): Promise<RouteLine[]> {
   const r = await run(['ip', '-n', netns, '-4', '-json', 'route', 'show', 'table', 'main']);
   return JSON.parse(r.stdout || '[]') as RouteLine[];
 }
+
+/**
+ * A host's routes once they stop changing: the same on two reads `quietMs`
+ * apart (longer than the agents' resync), so a block another host allocated
+ * just before is routed. Agents report ready before every peer's block is
+ * programmed; a test that compares the routes before and after something
+ * needs this starting point. Throws if they keep changing past `timeoutMs`.
+ */
+export async function settledRoutesOf(
+  netns: string,
+  quietMs = 2500,
+  timeoutMs = 20_000,
+): Promise<RouteLine[]> {
+  const deadline = Date.now() + timeoutMs;
+  let last = JSON.stringify(await routesOf(netns));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now = await routesOf(netns);
+    if (JSON.stringify(now) === last) return now;
+    if (Date.now() > deadline) throw new Error(`routes of ${netns} still changing`);
+    last = JSON.stringify(now);
+  }
+}
